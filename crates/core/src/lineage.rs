@@ -1,0 +1,328 @@
+//! The lineage view: what a specialist is shown before it proposes, built from the trial records
+//! alone (no I/O) and rendered as text for people and models.
+
+use crate::label::Label;
+use crate::manifest::{Direction, Objective};
+use crate::noise::{Noise, Reference};
+use crate::trial::{BASELINE, Edit, TrialRecord, TrialStatus};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// How many trials the leaderboard and the recent-activity list show.
+const LIST_LEN: usize = 10;
+/// A specialist whose last this-many finished trials kept nothing is told it is saturating.
+pub const SATURATION_WINDOW: usize = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LineageView {
+    pub study: String,
+    pub objective: Objective,
+    /// The specialist this view is for, if any; it gets the saturation note.
+    pub specialist: Option<String>,
+    pub baseline: Option<TrialRecord>,
+    pub noise: Noise,
+    pub best: Option<TrialRecord>,
+    /// Kept trials, best score first.
+    pub leaderboard: Vec<TrialRecord>,
+    /// From the baseline to the best, following parents.
+    pub ancestry: Vec<TrialRecord>,
+    /// Every trial built on the best, failures included.
+    pub children_of_best: Vec<TrialRecord>,
+    /// Latest trials first, running ones included.
+    pub recent: Vec<TrialRecord>,
+    pub label_counts: BTreeMap<Label, usize>,
+    pub saturation: Option<String>,
+}
+
+/// The current best: the most recent keep (each keep had to beat the best before it).
+pub fn current_best(trials: &[TrialRecord]) -> Option<&TrialRecord> {
+    trials
+        .iter()
+        .filter(|t| t.is_kept())
+        .max_by_key(|t| (t.finished_ms.unwrap_or(0), t.number))
+}
+
+/// The study's noise: pooled over every configuration that ran on more than one seed.
+pub fn study_noise(trials: &[TrialRecord]) -> Noise {
+    Noise::pooled(trials.iter().map(|t| t.run_scores.as_slice()))
+}
+
+/// What `trial` is known to score, as gain (larger is better).
+pub fn reference(trial: &TrialRecord, direction: Direction) -> Option<Reference> {
+    trial.score.map(|s| Reference {
+        mean: direction.gain(s),
+        runs: trial.runs.max(1),
+    })
+}
+
+impl LineageView {
+    pub fn build(
+        study: &str,
+        objective: &Objective,
+        trials: &[TrialRecord],
+        specialist: Option<&str>,
+    ) -> LineageView {
+        let by_number: BTreeMap<u64, &TrialRecord> = trials.iter().map(|t| (t.number, t)).collect();
+        let best = current_best(trials).cloned();
+        let direction = objective.direction;
+        let mut leaderboard: Vec<TrialRecord> =
+            trials.iter().filter(|t| t.is_kept()).cloned().collect();
+        leaderboard.sort_by(|a, b| {
+            let g = |t: &TrialRecord| {
+                t.score
+                    .map(|s| direction.gain(s))
+                    .unwrap_or(f64::NEG_INFINITY)
+            };
+            g(b).total_cmp(&g(a)).then(a.number.cmp(&b.number))
+        });
+        leaderboard.truncate(LIST_LEN);
+
+        let mut ancestry = Vec::new();
+        let mut cursor = best.as_ref().map(|b| b.number);
+        while let Some(n) = cursor {
+            let Some(t) = by_number.get(&n) else { break };
+            if ancestry.iter().any(|a: &TrialRecord| a.number == n) {
+                break; // a cycle cannot come from the harness, but never loop on a bad store
+            }
+            ancestry.push((*t).clone());
+            cursor = t.parent;
+        }
+        ancestry.reverse();
+
+        let children_of_best = match &best {
+            Some(b) => trials
+                .iter()
+                .filter(|t| t.parent == Some(b.number) && t.label != Some(Label::HarnessAbort))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut recent: Vec<TrialRecord> = trials
+            .iter()
+            .filter(|t| t.number != BASELINE)
+            .cloned()
+            .collect();
+        recent.sort_by_key(|t| std::cmp::Reverse((t.finished_ms.unwrap_or(i64::MAX), t.number)));
+        recent.truncate(LIST_LEN);
+
+        let mut label_counts = BTreeMap::new();
+        for t in trials.iter().filter(|t| t.number != BASELINE) {
+            if let Some(l) = t.label {
+                *label_counts.entry(l).or_insert(0) += 1;
+            }
+        }
+        let saturation = specialist.and_then(|name| {
+            let mut mine: Vec<&TrialRecord> = trials
+                .iter()
+                .filter(|t| t.specialist == name && t.status == TrialStatus::Finished && t.label != Some(Label::HarnessAbort))
+                .collect();
+            mine.sort_by_key(|t| (t.finished_ms, t.number));
+            let last: Vec<&&TrialRecord> = mine.iter().rev().take(SATURATION_WINDOW).collect();
+            (last.len() == SATURATION_WINDOW && last.iter().all(|t| !t.is_kept())).then(|| {
+                format!(
+                    "Your last {SATURATION_WINDOW} trials made no progress (trials {}). Try a different direction rather than small variations of them.",
+                    last.iter().rev().map(|t| t.number.to_string()).collect::<Vec<_>>().join(", ")
+                )
+            })
+        });
+        LineageView {
+            study: study.to_string(),
+            objective: objective.clone(),
+            specialist: specialist.map(str::to_string),
+            baseline: by_number.get(&BASELINE).map(|t| (*t).clone()),
+            noise: study_noise(trials),
+            best,
+            leaderboard,
+            ancestry,
+            children_of_best,
+            recent,
+            label_counts,
+            saturation,
+        }
+    }
+
+    /// The view as text: what a person reads with `postdoc lineage` and what a model is prompted with.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let dir = match self.objective.direction {
+            Direction::Maximize => "maximize",
+            Direction::Minimize => "minimize",
+        };
+        let _ = writeln!(
+            out,
+            "# Study `{}`: {dir} {}",
+            self.study, self.objective.metric
+        );
+        match &self.baseline {
+            Some(b) if b.score.is_some() => {
+                let _ = writeln!(
+                    out,
+                    "Baseline (trial 0, the unmodified recipe): {} over {} seed(s); noise sigma {} ({} degrees of freedom).",
+                    score(b.score),
+                    b.runs,
+                    num(self.noise.sigma),
+                    self.noise.df
+                );
+            }
+            Some(b) => {
+                let _ = writeln!(
+                    out,
+                    "Baseline (trial 0): {}.",
+                    b.label
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| b.status.as_str().into())
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Baseline: not run yet.");
+            }
+        }
+        if let Some(best) = &self.best {
+            let gain = match (best.score, self.baseline.as_ref().and_then(|b| b.score)) {
+                (Some(s), Some(b)) if best.number != BASELINE => {
+                    format!(" ({} vs baseline)", signed(s - b))
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "Current best: trial {} by {}: {}{gain} over {} seed(s).",
+                best.number,
+                best.specialist,
+                score(best.score),
+                best.runs
+            );
+            if best.number != BASELINE {
+                let _ = writeln!(out, "  Hypothesis: {}", best.hypothesis);
+                if let Some(k) = knobs(&best.edit) {
+                    let _ = writeln!(out, "  Knobs: {k}");
+                }
+            }
+        }
+        let total: usize = self.label_counts.values().sum();
+        if total > 0 {
+            let counts: Vec<String> = self
+                .label_counts
+                .iter()
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect();
+            let _ = writeln!(out, "Finished trials: {total} ({}).", counts.join(", "));
+        }
+
+        if !self.leaderboard.is_empty() {
+            let _ = writeln!(out, "\n## Leaderboard (kept trials)");
+            for (i, t) in self.leaderboard.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{}. trial {} {} [{}] {}",
+                    i + 1,
+                    t.number,
+                    score(t.score),
+                    t.specialist,
+                    one_line(&t.hypothesis)
+                );
+            }
+        }
+        if self.ancestry.len() > 1 {
+            let _ = writeln!(out, "\n## Path to the best");
+            for t in &self.ancestry {
+                let what = if t.number == BASELINE {
+                    "baseline".to_string()
+                } else {
+                    one_line(&t.hypothesis)
+                };
+                let _ = writeln!(out, "- trial {} {}: {what}", t.number, score(t.score));
+            }
+        }
+        if let Some(best) = &self.best {
+            let _ = writeln!(out, "\n## Trials built on the best (trial {})", best.number);
+            if self.children_of_best.is_empty() {
+                let _ = writeln!(out, "None yet.");
+            }
+            for t in &self.children_of_best {
+                trial_line(&mut out, t);
+            }
+        }
+        if !self.recent.is_empty() {
+            let _ = writeln!(out, "\n## Recent activity");
+            for t in &self.recent {
+                trial_line(&mut out, t);
+            }
+        }
+        if let Some(note) = &self.saturation {
+            let _ = writeln!(out, "\n## Note\n{note}");
+        }
+        out
+    }
+}
+
+fn trial_line(out: &mut String, t: &TrialRecord) {
+    let status = match t.label {
+        Some(l) => l.to_string(),
+        None => t.status.as_str().to_string(),
+    };
+    let _ = write!(
+        out,
+        "- trial {} [{status}] by {}: {}",
+        t.number,
+        t.specialist,
+        one_line(&t.hypothesis)
+    );
+    if t.score.is_some() {
+        let _ = write!(out, " -> {}", score(t.score));
+    }
+    if let Some(r) = &t.reason {
+        let _ = write!(out, " ({})", one_line(r));
+    }
+    out.push('\n');
+    if let Some(e) = t.log_excerpt.as_deref().filter(|e| !e.is_empty()) {
+        for line in e
+            .lines()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+}
+
+fn knobs(edit: &Edit) -> Option<String> {
+    match edit {
+        Edit::Knobs { values } => Some(
+            values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => None,
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    if line.chars().count() > 160 {
+        format!("{}...", line.chars().take(157).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn num(x: f64) -> String {
+    format!("{x:.4}")
+}
+
+fn signed(x: f64) -> String {
+    format!("{x:+.4}")
+}
+
+fn score(s: Option<f64>) -> String {
+    s.map(num).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests;

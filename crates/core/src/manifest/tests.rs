@@ -1,0 +1,163 @@
+use super::*;
+
+const GOOD: &str = r#"
+[study]
+name = "tiny"
+objective = { metric = "accuracy", direction = "maximize" }
+budget = { max_trials = 20, wall_clock = "1h", compute_seconds = 900 }
+parallel = 2
+
+[setup]
+command = "true"
+
+[run]
+command = "python3 train.py"
+budget = { seconds = 90, memory = "4GiB" }
+
+[evaluate]
+command = "python3 eval.py"
+budget = { seconds = 30 }
+protected = ["eval.py", "benchmark/**"]
+gates = ["accuracy >= 0.05"]
+artifact_max_bytes = 8_000_000
+
+[noise]
+baseline_repeats = 3
+confirm_seeds = 2
+
+[[specialist]]
+name = "optimizer"
+strategy = "random"
+knobs_file = "recipe.toml"
+knobs = { lr = { log_float = [1e-4, 1e-1] }, warmup = { int = [0, 500] }, schedule = { choice = ["cosine", "linear"] } }
+"#;
+
+/// Replaces the first occurrence of `from` in the good manifest and checks the one-line error.
+fn check(from: &str, to: &str, expected: &str) {
+    assert!(GOOD.contains(from), "fixture lacks {from:?}");
+    let text = GOOD.replacen(from, to, 1);
+    let err = Manifest::parse(&text, "postdoc.toml").expect_err("manifest should be rejected");
+    assert_eq!(err.to_string(), expected);
+}
+
+#[test]
+fn good_manifest_parses() {
+    let m = Manifest::parse(GOOD, "postdoc.toml").unwrap();
+    assert_eq!(m.study.name, "tiny");
+    assert_eq!(m.study.objective.direction, Direction::Maximize);
+    assert_eq!(m.study.budget.max_trials, 20);
+    assert_eq!(m.study.budget.wall_clock, Some(Seconds(3600.0)));
+    assert_eq!(m.run.budget.memory, Some(Bytes(4 << 30)));
+    assert_eq!(m.evaluate.gates[0].to_string(), "accuracy >= 0.05");
+    assert_eq!(m.evaluate.artifact_max_bytes, Some(Bytes(8_000_000)));
+    assert_eq!(m.specialists[0].knobs.len(), 3);
+    assert_eq!(m.specialists[0].knobs["warmup"], KnobSpec::Int([0, 500]));
+    assert_eq!(m.noise.confidence, 0.95);
+}
+
+#[test]
+fn defaults_apply_when_sections_are_left_out() {
+    let text = GOOD.replace("[noise]\nbaseline_repeats = 3\nconfirm_seeds = 2\n", "").replace(
+        "budget = { max_trials = 20, wall_clock = \"1h\", compute_seconds = 900 }\nparallel = 2\n",
+        "",
+    );
+    let m = Manifest::parse(&text, "postdoc.toml").unwrap();
+    assert_eq!(m.noise, NoiseSpec::default());
+    assert_eq!(m.study.budget.max_trials, DEFAULT_MAX_TRIALS);
+    assert_eq!(m.study.parallel, 1);
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    check(
+        "parallel = 2",
+        "paralel = 2",
+        "postdoc.toml:6:1: study.paralel: unknown field `paralel`, expected one of `name`, `objective`, `budget`, `parallel`, `seed`",
+    );
+    check(
+        "parallel = 2",
+        "parallel = 0",
+        "postdoc.toml:6:12: study.parallel: parallel must be at least 1",
+    );
+    check(
+        "seconds = 90,",
+        "seconds = \"soon\",",
+        "postdoc.toml:13:22: run.budget.seconds: `soon` is not a duration like \"90s\", \"15m\" or \"1h30m\"",
+    );
+    check(
+        "memory = \"4GiB\"",
+        "memory = \"4 parsecs\"",
+        "postdoc.toml:13:35: run.budget.memory: `4 parsecs` has an unknown unit `parsecs` (use B, KB, MB, GB, KiB, MiB, GiB)",
+    );
+    check(
+        "\"accuracy >= 0.05\"",
+        "\"accuracy => 0.05\"",
+        "postdoc.toml:19:10: evaluate.gates[0]: gate `accuracy => 0.05` is not of the form `metric >= number` (operators: >= > <= < == !=)",
+    );
+    check(
+        "direction = \"maximize\"",
+        "direction = \"up\"",
+        "postdoc.toml:4:48: study.objective.direction: unknown variant `up`, expected `minimize` or `maximize`",
+    );
+    check(
+        "log_float = [1e-4, 1e-1]",
+        "log_float = [0.0, 1e-1]",
+        "postdoc.toml:30:11: specialist[0].knobs.lr: log_float range [0, 0.1] needs 0 < low < high",
+    );
+    check(
+        "strategy = \"random\"",
+        "strategy = \"tpe\"",
+        "postdoc.toml:28:12: specialist[0].strategy: unknown variant `tpe`, expected `random`",
+    );
+    check(
+        "knobs_file = \"recipe.toml\"",
+        "knobs_file = \"eval.py\"",
+        "postdoc.toml:29:14: specialist[0].knobs_file: `eval.py` is protected: a specialist may not write it",
+    );
+    check(
+        "name = \"tiny\"",
+        "name = \"../x\"",
+        "postdoc.toml:3:8: study.name: `../x` is not a valid name: use letters, digits, `-`, `_` and `.`, not leading `.` or `-`",
+    );
+    check(
+        "protected = [\"eval.py\", \"benchmark/**\"]",
+        "protected = []",
+        "postdoc.toml:18:13: evaluate.protected: list the evaluator's files (and its data): the evaluator runs only from a pristine copy of them",
+    );
+    check(
+        "[run]\ncommand = \"python3 train.py\"\n",
+        "[run]\n",
+        "postdoc.toml:11:1: run: missing field `command`",
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_the_line() {
+    let err = Manifest::parse(
+        "[study]\nname = \"x\"\nobjective = {\n",
+        "recipe/postdoc.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.file, "recipe/postdoc.toml");
+    assert_eq!(err.line, 3);
+    assert!(err.key.is_empty());
+}
+
+#[test]
+fn a_missing_specialist_is_explained() {
+    let text = GOOD.split("[[specialist]]").next().unwrap();
+    let err = Manifest::parse(text, "postdoc.toml").unwrap_err();
+    assert!(
+        err.message.contains("no [[specialist]] is declared"),
+        "{err}"
+    );
+}
+
+#[test]
+fn comparability_ignores_budgets() {
+    let a = Manifest::parse(GOOD, "p").unwrap();
+    let b = Manifest::parse(&GOOD.replace("max_trials = 20", "max_trials = 99"), "p").unwrap();
+    let c = Manifest::parse(&GOOD.replace("python3 eval.py", "python3 eval2.py"), "p").unwrap();
+    assert_eq!(a.comparability_key(), b.comparability_key());
+    assert_ne!(a.comparability_key(), c.comparability_key());
+}

@@ -1,0 +1,110 @@
+//! Trials and proposals: what a specialist submits and what the lineage records of it.
+
+use crate::knob::KnobValues;
+use crate::label::Label;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A trial's number within its study; the baseline is trial 0.
+pub type TrialNo = u64;
+
+pub const BASELINE: TrialNo = 0;
+
+/// What a specialist asks the harness to try.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub specialist: String,
+    /// One line saying what the change is expected to do and why.
+    pub hypothesis: String,
+    /// Expected change of the objective, in its own units, if the specialist states one.
+    pub expected_delta: Option<f64>,
+    /// The trial to build on; the current best when `None`.
+    pub parent: Option<TrialNo>,
+    pub edit: Edit,
+}
+
+/// The change itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Edit {
+    /// Nothing: the recipe as its parent has it (the baseline).
+    Unchanged,
+    /// Values to write into the specialist's knob file.
+    Knobs { values: KnobValues },
+    /// A unified diff against the parent, as `git apply` reads it.
+    Patch { diff: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialStatus {
+    Proposed,
+    Running,
+    Finished,
+}
+
+impl TrialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialStatus::Proposed => "proposed",
+            TrialStatus::Running => "running",
+            TrialStatus::Finished => "finished",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TrialStatus> {
+        [
+            TrialStatus::Proposed,
+            TrialStatus::Running,
+            TrialStatus::Finished,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// Everything the lineage holds about one trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub number: TrialNo,
+    pub parent: Option<TrialNo>,
+    /// The trial this one re-runs after an infrastructure fault.
+    pub retry_of: Option<TrialNo>,
+    pub specialist: String,
+    pub hypothesis: String,
+    pub expected_delta: Option<f64>,
+    pub edit: Edit,
+    pub status: TrialStatus,
+    pub commit: Option<String>,
+    /// The change against the parent, as a unified diff.
+    pub patch: Option<String>,
+    pub label: Option<Label>,
+    pub reason: Option<String>,
+    /// The objective, averaged over the trial's successful runs.
+    pub score: Option<f64>,
+    /// Every metric the evaluator reported, averaged over successful runs.
+    pub scores: BTreeMap<String, f64>,
+    /// Successful runs behind `score` (seeds).
+    pub runs: u32,
+    /// Objective of each successful run, in run order.
+    pub run_scores: Vec<f64>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub artifact_bytes: Option<u64>,
+    pub log_excerpt: Option<String>,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+}
+
+impl TrialRecord {
+    /// Compute this trial spent, in seconds (training plus evaluation, all runs).
+    pub fn compute_seconds(&self) -> f64 {
+        self.train_seconds + self.eval_seconds
+    }
+
+    pub fn is_kept(&self) -> bool {
+        self.label == Some(Label::Keep)
+    }
+}
