@@ -21,4 +21,6 @@ pub use manifest::{Direction, Manifest, ManifestError, Objective};
 pub use noise::{Decision, Noise, Reference};
 pub use specialist::{ProposalRequest, ProposeError, Specialist};
 pub use surface::{EditViolation, PathSet};
-pub use trial::{Edit, Proposal, TrialNo, TrialRecord, TrialStatus};
+pub use trial::{
+    Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialRecord, TrialStatus,
+};

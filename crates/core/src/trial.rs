@@ -108,3 +108,69 @@ impl TrialRecord {
         self.label == Some(Label::Keep)
     }
 }
+
+/// Why a run of a trial's recipe happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunPurpose {
+    /// The unmodified recipe, repeated over seeds to measure the noise.
+    Baseline,
+    /// A candidate's first run.
+    Screen,
+    /// A candidate near the keep boundary, re-run on a fresh seed.
+    Confirm,
+}
+
+impl RunPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPurpose::Baseline => "baseline",
+            RunPurpose::Screen => "screen",
+            RunPurpose::Confirm => "confirm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunPurpose> {
+        [
+            RunPurpose::Baseline,
+            RunPurpose::Screen,
+            RunPurpose::Confirm,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// One execution of a trial's recipe on one seed, then of the evaluator on what it produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub idx: u32,
+    pub purpose: RunPurpose,
+    pub seed: u64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub cpu_seconds: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub artifact_bytes: Option<u64>,
+    /// The objective, when the evaluator scored the run.
+    pub score: Option<f64>,
+    pub scores: BTreeMap<String, f64>,
+    pub findings: Vec<crate::label::Finding>,
+    pub log_tail: String,
+    pub eval_log_tail: String,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+/// One point of a live metric curve a recipe wrote to `POSTDOC_METRICS`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub run_idx: u32,
+    pub step: Option<i64>,
+    pub name: String,
+    pub value: f64,
+    pub at_ms: i64,
+}

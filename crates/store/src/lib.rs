@@ -1,1 +1,646 @@
+//! The lineage store: one interface over SQLite (the embedded default) and PostgreSQL (shared by
+//! several machines), chosen by URL.
+//!
+//! Every state change appends an event and updates the tables it projects into in one
+//! transaction, so the event log and the queryable tables never disagree, and a process killed at
+//! any moment leaves either the whole change or none of it.
 
+mod rows;
+#[doc(hidden)]
+pub mod testing;
+
+use postdoc_core::{Edit, MetricPoint, Proposal, RunRecord, TrialNo, TrialRecord, Verdict};
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Connection, Row, SqlSafeStr};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use rows::{EventRecord, Lease, StudyRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the lineage store at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("the lineage store at {url} could not be migrated: {reason}")]
+    Migrate { url: String, reason: String },
+    #[error("lineage store query failed ({what}): {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the lineage store holds malformed data ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("no study named `{0}` in the lineage store")]
+    NoStudy(String),
+    #[error("no trial {1} in study `{0}`")]
+    NoTrial(String, TrialNo),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the lineage store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `url` with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    let sql: &'static str = match backend {
+        Backend::Sqlite => include_str!("../migrations/sqlite/0001_lineage.sql"),
+        Backend::Postgres => include_str!("../migrations/postgres/0001_lineage.sql"),
+    };
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "lineage".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url`: `sqlite://PATH` or `postgres://...`; then
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let shown = redact(url);
+        let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::Connect {
+                url: shown,
+                reason: "the URL must start with sqlite:// or postgres://".into(),
+            });
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL survives a killed process with every committed transaction intact;
+                        // NORMAL skips the fsync per commit that FULL would add.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
+        // One plain connection first: a refused or unknown server fails at once, where the pool
+        // would retry until its acquire timeout.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(15),
+            sqlx::AnyConnection::connect(&connect_url),
+        )
+        .await
+        .map_err(|_| StoreError::Connect {
+            url: shown.clone(),
+            reason: "timed out after 15 s".into(),
+        })?
+        .map_err(|e| StoreError::Connect {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let _ = probe.close().await;
+        let pool = tokio::time::timeout(Duration::from_secs(15), options.connect(&connect_url))
+            .await
+            .map_err(|_| StoreError::Connect {
+                url: shown.clone(),
+                reason: "timed out after 15 s".into(),
+            })?
+            .map_err(|e| StoreError::Connect {
+                url: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(|e| StoreError::Connect {
+                    url: shown.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        migrator(backend)
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate {
+                url: shown,
+                reason: e.to_string(),
+            })?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- studies ----
+
+    pub async fn find_study(&self, name: &str) -> Result<Option<StudyRecord>> {
+        let row = sqlx::query("SELECT * FROM studies WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("find study"))?;
+        row.map(|r| rows::study(&r)).transpose()
+    }
+
+    pub async fn study(&self, name: &str) -> Result<StudyRecord> {
+        self.find_study(name)
+            .await?
+            .ok_or_else(|| StoreError::NoStudy(name.to_string()))
+    }
+
+    pub async fn studies(&self) -> Result<Vec<StudyRecord>> {
+        let rows = sqlx::query("SELECT * FROM studies ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list studies"))?;
+        rows.iter().map(rows::study).collect()
+    }
+
+    pub async fn create_study(&self, study: &StudyRecord) -> Result<StudyRecord> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO studies (name, recipe, base_commit, manifest, comparability, protected_hash, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&study.name)
+        .bind(&study.recipe)
+        .bind(&study.base_commit)
+        .bind(&study.manifest)
+        .bind(&study.comparability)
+        .bind(&study.protected_hash)
+        .bind(study.created_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("create study"))?
+        .try_get(0)
+        .map_err(q("create study"))?;
+        let event = serde_json::json!({"name": study.name, "recipe": study.recipe, "base_commit": study.base_commit});
+        append(&mut tx, id, None, "study_created", &event).await?;
+        tx.commit().await.map_err(q("commit"))?;
+        Ok(StudyRecord {
+            id,
+            ..study.clone()
+        })
+    }
+
+    // ---- leases ----
+
+    pub async fn lease(&self, study: i64) -> Result<Option<Lease>> {
+        let row =
+            sqlx::query("SELECT owner, host, pid, heartbeat_ms FROM leases WHERE study_id = $1")
+                .bind(study)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(q("read lease"))?;
+        row.map(|r| rows::lease(&r)).transpose()
+    }
+
+    /// Takes the study's lease if nobody holds it, or if it is still held as `previous` (the
+    /// caller has decided that holder is gone). Returns whether it was taken; atomic on both
+    /// backends.
+    pub async fn take_lease(
+        &self,
+        study: i64,
+        me: &Lease,
+        previous: Option<&Lease>,
+    ) -> Result<bool> {
+        let taken = match previous {
+            None => sqlx::query(
+                "INSERT INTO leases (study_id, owner, host, pid, heartbeat_ms) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (study_id) DO NOTHING",
+            )
+            .bind(study)
+            .bind(&me.owner)
+            .bind(&me.host)
+            .bind(me.pid)
+            .bind(me.heartbeat_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(q("take lease"))?
+            .rows_affected(),
+            Some(old) => sqlx::query(
+                "UPDATE leases SET owner = $1, host = $2, pid = $3, heartbeat_ms = $4
+                 WHERE study_id = $5 AND owner = $6 AND heartbeat_ms = $7",
+            )
+            .bind(&me.owner)
+            .bind(&me.host)
+            .bind(me.pid)
+            .bind(me.heartbeat_ms)
+            .bind(study)
+            .bind(&old.owner)
+            .bind(old.heartbeat_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(q("take over lease"))?
+            .rows_affected(),
+        };
+        Ok(taken == 1)
+    }
+
+    /// Renews the lease; false if someone else holds it now.
+    pub async fn heartbeat(&self, study: i64, owner: &str) -> Result<bool> {
+        let n =
+            sqlx::query("UPDATE leases SET heartbeat_ms = $1 WHERE study_id = $2 AND owner = $3")
+                .bind(now_ms())
+                .bind(study)
+                .bind(owner)
+                .execute(&self.pool)
+                .await
+                .map_err(q("heartbeat"))?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn release_lease(&self, study: i64, owner: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE study_id = $1 AND owner = $2")
+            .bind(study)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(q("release lease"))?;
+        Ok(())
+    }
+
+    // ---- events ----
+
+    /// Records an event that changes no table (a session starting, setup finishing, ...).
+    pub async fn record_event(
+        &self,
+        study: i64,
+        trial: Option<TrialNo>,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        append(&mut tx, study, trial, kind, payload).await?;
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    pub async fn events(&self, study: i64, trial: Option<TrialNo>) -> Result<Vec<EventRecord>> {
+        let rows = match trial {
+            Some(t) => sqlx::query("SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 AND trial = $2 ORDER BY id")
+                .bind(study)
+                .bind(t as i64)
+                .fetch_all(&self.pool)
+                .await,
+            None => sqlx::query("SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 ORDER BY id")
+                .bind(study)
+                .fetch_all(&self.pool)
+                .await,
+        }
+        .map_err(q("read events"))?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    // ---- trials ----
+
+    /// Records a proposal as a new trial and returns its number. The baseline (an `Unchanged`
+    /// edit with no parent) is trial 0; every other trial takes the next number.
+    pub async fn propose(
+        &self,
+        study: i64,
+        proposal: &Proposal,
+        parent: Option<TrialNo>,
+        retry_of: Option<TrialNo>,
+    ) -> Result<TrialNo> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let next: i64 =
+            if parent.is_none() && proposal.edit == Edit::Unchanged && retry_of.is_none() {
+                0
+            } else {
+                sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study_id = $1")
+                    .bind(study)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(q("next trial number"))?
+                    .try_get(0)
+                    .map_err(q("next trial number"))?
+            };
+        let edit = serde_json::to_string(&proposal.edit).expect("edits serialize");
+        sqlx::query(
+            "INSERT INTO trials (study_id, number, parent, retry_of, specialist, hypothesis, expected_delta, edit, status, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'proposed', $9)",
+        )
+        .bind(study)
+        .bind(next)
+        .bind(parent.map(|p| p as i64))
+        .bind(retry_of.map(|p| p as i64))
+        .bind(&proposal.specialist)
+        .bind(&proposal.hypothesis)
+        .bind(proposal.expected_delta)
+        .bind(&edit)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(q("insert trial"))?;
+        let payload =
+            serde_json::json!({"proposal": proposal, "parent": parent, "retry_of": retry_of});
+        append(&mut tx, study, Some(next as TrialNo), "proposed", &payload).await?;
+        tx.commit().await.map_err(q("commit"))?;
+        Ok(next as TrialNo)
+    }
+
+    /// The trial's commit exists and its runs begin.
+    pub async fn start(&self, study: i64, trial: TrialNo, commit: &str, patch: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        sqlx::query("UPDATE trials SET status = 'running', commit_sha = $1, patch = $2, started_ms = $3 WHERE study_id = $4 AND number = $5")
+            .bind(commit)
+            .bind(patch)
+            .bind(now_ms())
+            .bind(study)
+            .bind(trial as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("start trial"))?;
+        append(
+            &mut tx,
+            study,
+            Some(trial),
+            "started",
+            &serde_json::json!({"commit": commit}),
+        )
+        .await?;
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    /// Records a finished run and refreshes the trial's aggregates (mean scores, costs).
+    pub async fn record_run(&self, study: i64, trial: TrialNo, run: &RunRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        sqlx::query(
+            "INSERT INTO runs (study_id, trial, idx, purpose, seed, exit_code, signal, timed_out, train_seconds, eval_seconds,
+                cpu_seconds, peak_rss_bytes, artifact_bytes, score, scores, findings, log_tail, eval_log_tail, started_ms, finished_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        )
+        .bind(study)
+        .bind(trial as i64)
+        .bind(run.idx as i64)
+        .bind(run.purpose.as_str())
+        .bind(run.seed as i64)
+        .bind(run.exit_code.map(i64::from))
+        .bind(run.signal.map(i64::from))
+        .bind(i64::from(run.timed_out))
+        .bind(run.train_seconds)
+        .bind(run.eval_seconds)
+        .bind(run.cpu_seconds)
+        .bind(run.peak_rss_bytes.map(|b| b as i64))
+        .bind(run.artifact_bytes.map(|b| b as i64))
+        .bind(run.score)
+        .bind(serde_json::to_string(&run.scores).expect("scores serialize"))
+        .bind(serde_json::to_string(&run.findings).expect("findings serialize"))
+        .bind(&run.log_tail)
+        .bind(&run.eval_log_tail)
+        .bind(run.started_ms)
+        .bind(run.finished_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("insert run"))?;
+        let runs = runs_in(&mut tx, study, trial).await?;
+        let agg = Aggregate::of(&runs);
+        sqlx::query(
+            "UPDATE trials SET score = $1, scores = $2, runs = $3, run_scores = $4, train_seconds = $5, eval_seconds = $6,
+                peak_rss_bytes = $7, artifact_bytes = $8 WHERE study_id = $9 AND number = $10",
+        )
+        .bind(agg.score)
+        .bind(serde_json::to_string(&agg.scores).expect("scores serialize"))
+        .bind(agg.run_scores.len() as i64)
+        .bind(serde_json::to_string(&agg.run_scores).expect("scores serialize"))
+        .bind(agg.train_seconds)
+        .bind(agg.eval_seconds)
+        .bind(agg.peak_rss_bytes.map(|b| b as i64))
+        .bind(agg.artifact_bytes.map(|b| b as i64))
+        .bind(study)
+        .bind(trial as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("update trial aggregates"))?;
+        let payload = serde_json::json!({
+            "idx": run.idx, "purpose": run.purpose, "seed": run.seed, "score": run.score,
+            "findings": run.findings, "train_seconds": run.train_seconds, "eval_seconds": run.eval_seconds,
+        });
+        append(&mut tx, study, Some(trial), "run_finished", &payload).await?;
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    /// Appends live metric points (not events: curves are append-only data of their own).
+    pub async fn record_metrics(
+        &self,
+        study: i64,
+        trial: TrialNo,
+        points: &[MetricPoint],
+    ) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        for p in points {
+            sqlx::query("INSERT INTO metrics (study_id, trial, run_idx, step, name, value, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(study)
+                .bind(trial as i64)
+                .bind(p.run_idx as i64)
+                .bind(p.step)
+                .bind(&p.name)
+                .bind(p.value)
+                .bind(p.at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("insert metric"))?;
+        }
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    /// Gives the trial its label; the one transition to `finished`.
+    pub async fn finish(&self, study: i64, trial: TrialNo, verdict: &Verdict) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let done = sqlx::query(
+            "UPDATE trials SET status = 'finished', label = $1, reason = $2, log_excerpt = $3, finished_ms = $4
+             WHERE study_id = $5 AND number = $6 AND status <> 'finished'",
+        )
+        .bind(verdict.label.as_str())
+        .bind(&verdict.reason)
+        .bind(verdict.excerpt.as_deref())
+        .bind(now_ms())
+        .bind(study)
+        .bind(trial as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("finish trial"))?
+        .rows_affected();
+        if done != 1 {
+            return Err(StoreError::Corrupt {
+                what: "finish trial",
+                detail: format!("trial {trial} is missing or already finished"),
+            });
+        }
+        append(
+            &mut tx,
+            study,
+            Some(trial),
+            "finished",
+            &serde_json::to_value(verdict).expect("verdicts serialize"),
+        )
+        .await?;
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    pub async fn trials(&self, study: i64) -> Result<Vec<TrialRecord>> {
+        let rows = sqlx::query("SELECT * FROM trials WHERE study_id = $1 ORDER BY number")
+            .bind(study)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list trials"))?;
+        rows.iter().map(rows::trial).collect()
+    }
+
+    pub async fn trial(&self, study: &StudyRecord, number: TrialNo) -> Result<TrialRecord> {
+        let row = sqlx::query("SELECT * FROM trials WHERE study_id = $1 AND number = $2")
+            .bind(study.id)
+            .bind(number as i64)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read trial"))?;
+        match row {
+            Some(r) => rows::trial(&r),
+            None => Err(StoreError::NoTrial(study.name.clone(), number)),
+        }
+    }
+
+    pub async fn runs(&self, study: i64, trial: TrialNo) -> Result<Vec<RunRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(q("acquire"))?;
+        runs_in(&mut conn, study, trial).await
+    }
+
+    pub async fn metrics(&self, study: i64, trial: TrialNo) -> Result<Vec<MetricPoint>> {
+        let rows = sqlx::query("SELECT run_idx, step, name, value, at_ms FROM metrics WHERE study_id = $1 AND trial = $2 ORDER BY at_ms, step")
+            .bind(study)
+            .bind(trial as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read metrics"))?;
+        rows.iter().map(rows::metric).collect()
+    }
+}
+
+async fn append(
+    conn: &mut sqlx::AnyConnection,
+    study: i64,
+    trial: Option<TrialNo>,
+    kind: &str,
+    payload: &Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (study_id, trial, kind, payload, at_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(study)
+    .bind(trial.map(|t| t as i64))
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(now_ms())
+    .execute(conn)
+    .await
+    .map_err(q("append event"))?;
+    Ok(())
+}
+
+async fn runs_in(
+    conn: &mut sqlx::AnyConnection,
+    study: i64,
+    trial: TrialNo,
+) -> Result<Vec<RunRecord>> {
+    let rows: Vec<AnyRow> =
+        sqlx::query("SELECT * FROM runs WHERE study_id = $1 AND trial = $2 ORDER BY idx")
+            .bind(study)
+            .bind(trial as i64)
+            .fetch_all(conn)
+            .await
+            .map_err(q("read runs"))?;
+    rows.iter().map(rows::run).collect()
+}
+
+/// A trial's figures over its runs: means of scored runs, sums of costs.
+struct Aggregate {
+    score: Option<f64>,
+    scores: BTreeMap<String, f64>,
+    run_scores: Vec<f64>,
+    train_seconds: f64,
+    eval_seconds: f64,
+    peak_rss_bytes: Option<u64>,
+    artifact_bytes: Option<u64>,
+}
+
+impl Aggregate {
+    fn of(runs: &[RunRecord]) -> Aggregate {
+        let scored: Vec<&RunRecord> = runs.iter().filter(|r| r.score.is_some()).collect();
+        let run_scores: Vec<f64> = scored.iter().filter_map(|r| r.score).collect();
+        let mean = |xs: &[f64]| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+        let mut by_metric: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for r in &scored {
+            for (k, v) in &r.scores {
+                by_metric.entry(k.clone()).or_default().push(*v);
+            }
+        }
+        Aggregate {
+            score: mean(&run_scores),
+            scores: by_metric
+                .into_iter()
+                .filter_map(|(k, v)| mean(&v).map(|m| (k, m)))
+                .collect(),
+            run_scores,
+            train_seconds: runs.iter().map(|r| r.train_seconds).sum(),
+            eval_seconds: runs.iter().map(|r| r.eval_seconds).sum(),
+            peak_rss_bytes: runs.iter().filter_map(|r| r.peak_rss_bytes).max(),
+            artifact_bytes: runs.iter().filter_map(|r| r.artifact_bytes).max(),
+        }
+    }
+}
