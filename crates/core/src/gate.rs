@@ -87,11 +87,7 @@ impl FromStr for Gate {
             (">", Comparison::Above),
             ("<", Comparison::Below),
         ];
-        let shape = || {
-            format!(
-                "gate `{text}` is not of the form `metric >= number` (operators: >= > <= < == !=)"
-            )
-        };
+        let shape = || format!("gate `{text}` is not of the form `metric >= number` (operators: >= > <= < == !=)");
         let (at, op, comparison) = OPS
             .iter()
             .filter_map(|(op, c)| text.find(op).map(|at| (at, *op, *c)))
@@ -99,36 +95,20 @@ impl FromStr for Gate {
             .ok_or_else(shape)?;
         let metric = text[..at].trim();
         let number = text[at + op.len()..].trim();
-        if metric.is_empty()
-            || !metric
-                .chars()
-                .all(|c| c.is_alphanumeric() || "_.-/".contains(c))
-        {
+        if metric.is_empty() || !metric.chars().all(|c| c.is_alphanumeric() || "_.-/".contains(c)) {
             return Err(shape());
         }
-        let threshold: f64 = number
-            .parse()
-            .map_err(|_| format!("gate `{text}`: `{number}` is not a number"))?;
+        let threshold: f64 = number.parse().map_err(|_| format!("gate `{text}`: `{number}` is not a number"))?;
         if !threshold.is_finite() {
             return Err(format!("gate `{text}`: the threshold must be finite"));
         }
-        Ok(Gate {
-            metric: metric.to_string(),
-            comparison,
-            threshold,
-        })
+        Ok(Gate { metric: metric.to_string(), comparison, threshold })
     }
 }
 
 impl fmt::Display for Gate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {}",
-            self.metric,
-            self.comparison.symbol(),
-            self.threshold
-        )
+        write!(f, "{} {} {}", self.metric, self.comparison.symbol(), self.threshold)
     }
 }
 
@@ -145,10 +125,7 @@ mod tests {
         let g: Gate = "accuracy >= 0.5".parse().unwrap();
         assert_eq!(g.comparison, Comparison::AtLeast);
         assert_eq!(g.check(&scores(&[("accuracy", 0.5)])), GateCheck::Passed);
-        assert_eq!(
-            g.check(&scores(&[("accuracy", 0.4)])),
-            GateCheck::Failed { value: 0.4 }
-        );
+        assert_eq!(g.check(&scores(&[("accuracy", 0.4)])), GateCheck::Failed { value: 0.4 });
         assert_eq!(g.check(&scores(&[])), GateCheck::Missing);
         let g: Gate = "val_loss<3".parse().unwrap();
         assert_eq!(g.comparison, Comparison::Below);
@@ -159,12 +136,7 @@ mod tests {
     fn rejects_malformed() {
         assert!("accuracy".parse::<Gate>().is_err());
         assert!(">= 3".parse::<Gate>().is_err());
-        assert!(
-            "accuracy >= high"
-                .parse::<Gate>()
-                .unwrap_err()
-                .contains("not a number")
-        );
+        assert!("accuracy >= high".parse::<Gate>().unwrap_err().contains("not a number"));
         assert!("a b >= 1".parse::<Gate>().is_err());
     }
 }

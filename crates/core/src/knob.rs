@@ -37,16 +37,10 @@ impl KnobSpec {
         match self {
             KnobSpec::Float([lo, hi]) => (!(lo.is_finite() && hi.is_finite() && lo < hi))
                 .then(|| format!("float range [{lo}, {hi}] needs finite low < high")),
-            KnobSpec::LogFloat([lo, hi]) => {
-                (!(lo.is_finite() && hi.is_finite() && *lo > 0.0 && lo < hi))
-                    .then(|| format!("log_float range [{lo}, {hi}] needs 0 < low < high"))
-            }
-            KnobSpec::Int([lo, hi]) => {
-                (lo > hi).then(|| format!("int range [{lo}, {hi}] needs low <= high"))
-            }
-            KnobSpec::Choice(options) if options.is_empty() => {
-                Some("choice needs at least one option".into())
-            }
+            KnobSpec::LogFloat([lo, hi]) => (!(lo.is_finite() && hi.is_finite() && *lo > 0.0 && lo < hi))
+                .then(|| format!("log_float range [{lo}, {hi}] needs 0 < low < high")),
+            KnobSpec::Int([lo, hi]) => (lo > hi).then(|| format!("int range [{lo}, {hi}] needs low <= high")),
+            KnobSpec::Choice(options) if options.is_empty() => Some("choice needs at least one option".into()),
             KnobSpec::Choice(_) => None,
         }
     }
@@ -54,9 +48,7 @@ impl KnobSpec {
     /// Whether `value` lies in this knob's range.
     pub fn admits(&self, value: &KnobValue) -> bool {
         match (self, value) {
-            (KnobSpec::Float([lo, hi]) | KnobSpec::LogFloat([lo, hi]), KnobValue::Float(v)) => {
-                v >= lo && v <= hi
-            }
+            (KnobSpec::Float([lo, hi]) | KnobSpec::LogFloat([lo, hi]), KnobValue::Float(v)) => v >= lo && v <= hi,
             (KnobSpec::Float([lo, hi]) | KnobSpec::LogFloat([lo, hi]), KnobValue::Int(v)) => {
                 (*v as f64) >= *lo && (*v as f64) <= *hi
             }
@@ -83,11 +75,7 @@ pub fn format_float(x: f64) -> String {
     if x == 0.0 || (1e-3..1e6).contains(&x.abs()) {
         let s = format!("{x:.4}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.is_empty() || s == "-" {
-            "0".into()
-        } else {
-            s.to_string()
-        }
+        if s.is_empty() || s == "-" { "0".into() } else { s.to_string() }
     } else {
         format!("{x:.3e}")
     }
@@ -106,10 +94,7 @@ mod tests {
         assert!(KnobSpec::Int([0, 10]).admits(&KnobValue::Int(10)));
         assert!(!KnobSpec::Int([0, 10]).admits(&KnobValue::Float(1.0)));
         assert!(KnobSpec::Float([0.0, 1.0]).admits(&KnobValue::Float(0.5)));
-        assert!(
-            KnobSpec::Choice(vec![KnobValue::Text("cos".into())])
-                .admits(&KnobValue::Text("cos".into()))
-        );
+        assert!(KnobSpec::Choice(vec![KnobValue::Text("cos".into())]).admits(&KnobValue::Text("cos".into())));
     }
 
     #[test]

@@ -83,10 +83,7 @@ impl fmt::Display for Label {
 impl FromStr for Label {
     type Err = String;
     fn from_str(s: &str) -> Result<Label, String> {
-        Label::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown label `{s}`"))
+        Label::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| format!("unknown label `{s}`"))
     }
 }
 
@@ -149,14 +146,9 @@ impl Finding {
                 format!("artifacts are {bytes} bytes, over the {limit}-byte cap")
             }
             Finding::EvalOverrun { seconds, budget } => {
-                format!(
-                    "evaluation ran {seconds:.1}s, over its {budget:.0}s budget, and was stopped"
-                )
+                format!("evaluation ran {seconds:.1}s, over its {budget:.0}s budget, and was stopped")
             }
-            Finding::GateMiss {
-                gate,
-                value: Some(v),
-            } => format!("gate `{gate}` failed: measured {v}"),
+            Finding::GateMiss { gate, value: Some(v) } => format!("gate `{gate}` failed: measured {v}"),
             Finding::GateMiss { gate, value: None } => {
                 format!("gate `{gate}` failed: the evaluator did not report it")
             }
@@ -165,9 +157,7 @@ impl Finding {
 
     fn excerpt(&self) -> Option<&str> {
         match self {
-            Finding::PreflightCrash { excerpt, .. } | Finding::Crash { excerpt, .. } => {
-                Some(excerpt)
-            }
+            Finding::PreflightCrash { excerpt, .. } | Finding::Crash { excerpt, .. } => Some(excerpt),
             _ => None,
         }
     }
@@ -184,11 +174,7 @@ pub struct Verdict {
 /// Assigns exactly one label: the highest-priority finding, else the keep rule's decision.
 pub fn classify(findings: &[Finding], decision: Option<&Decision>) -> Verdict {
     if let Some(top) = findings.iter().min_by_key(|f| f.rank()) {
-        return Verdict {
-            label: top.label(),
-            reason: top.reason(),
-            excerpt: top.excerpt().map(str::to_string),
-        };
+        return Verdict { label: top.label(), reason: top.reason(), excerpt: top.excerpt().map(str::to_string) };
     }
     match decision {
         Some(d) => Verdict {
@@ -207,19 +193,11 @@ pub fn classify(findings: &[Finding], decision: Option<&Decision>) -> Verdict {
 /// The end of a log that explains a failure: from the last Python traceback if there is one,
 /// else the last lines; at most `max_bytes`.
 pub fn log_excerpt(log: &str, max_bytes: usize) -> String {
-    let start = log
-        .rfind("Traceback (most recent call last)")
-        .unwrap_or_else(|| {
-            let lines: Vec<usize> = log.match_indices('\n').map(|(i, _)| i + 1).collect();
-            let trimmed = log.trim_end_matches('\n').len();
-            lines
-                .iter()
-                .rev()
-                .filter(|&&i| i < trimmed)
-                .nth(14)
-                .copied()
-                .unwrap_or(0)
-        });
+    let start = log.rfind("Traceback (most recent call last)").unwrap_or_else(|| {
+        let lines: Vec<usize> = log.match_indices('\n').map(|(i, _)| i + 1).collect();
+        let trimmed = log.trim_end_matches('\n').len();
+        lines.iter().rev().filter(|&&i| i < trimmed).nth(14).copied().unwrap_or(0)
+    });
     let mut text = &log[start..];
     if text.len() > max_bytes {
         let mut cut = text.len() - max_bytes;
@@ -236,24 +214,12 @@ mod tests {
     use super::*;
 
     fn crash() -> Finding {
-        Finding::Crash {
-            reason: "exit status 1".into(),
-            excerpt: "boom".into(),
-        }
+        Finding::Crash { reason: "exit status 1".into(), excerpt: "boom".into() }
     }
 
     #[test]
     fn overrun_wins_over_the_crash_it_causes() {
-        let v = classify(
-            &[
-                crash(),
-                Finding::TrainOverrun {
-                    seconds: 12.0,
-                    budget: 10.0,
-                },
-            ],
-            None,
-        );
+        let v = classify(&[crash(), Finding::TrainOverrun { seconds: 12.0, budget: 10.0 }], None);
         assert_eq!(v.label, Label::TrainOverrun);
         assert!(v.reason.contains("over its 10s budget"));
     }
@@ -261,40 +227,17 @@ mod tests {
     #[test]
     fn priority_order_is_the_documented_one() {
         let ordered = [
-            Finding::HarnessFault {
-                reason: "disk".into(),
-            },
-            Finding::InvalidProposal {
-                reason: "bad".into(),
-            },
-            Finding::IllegalEdit {
-                reason: "eval.py".into(),
-            },
-            Finding::PreflightCrash {
-                reason: "syntax".into(),
-                excerpt: String::new(),
-            },
-            Finding::TrainOverrun {
-                seconds: 2.0,
-                budget: 1.0,
-            },
+            Finding::HarnessFault { reason: "disk".into() },
+            Finding::InvalidProposal { reason: "bad".into() },
+            Finding::IllegalEdit { reason: "eval.py".into() },
+            Finding::PreflightCrash { reason: "syntax".into(), excerpt: String::new() },
+            Finding::TrainOverrun { seconds: 2.0, budget: 1.0 },
             crash(),
-            Finding::SizeBlocked {
-                bytes: 10,
-                limit: 5,
-            },
-            Finding::EvalOverrun {
-                seconds: 2.0,
-                budget: 1.0,
-            },
-            Finding::GateMiss {
-                gate: "a >= 1".into(),
-                value: Some(0.0),
-            },
+            Finding::SizeBlocked { bytes: 10, limit: 5 },
+            Finding::EvalOverrun { seconds: 2.0, budget: 1.0 },
+            Finding::GateMiss { gate: "a >= 1".into(), value: Some(0.0) },
         ];
-        let labels: Vec<Label> = (0..ordered.len())
-            .map(|i| classify(&ordered[i..], None).label)
-            .collect();
+        let labels: Vec<Label> = (0..ordered.len()).map(|i| classify(&ordered[i..], None).label).collect();
         assert_eq!(
             labels,
             vec![
@@ -317,22 +260,10 @@ mod tests {
 
     #[test]
     fn decision_only_without_findings() {
-        let keep = Decision {
-            keep: true,
-            delta: 0.2,
-            margin: 0.1,
-            reason: "beats best".into(),
-        };
+        let keep = Decision { keep: true, delta: 0.2, margin: 0.1, reason: "beats best".into() };
         assert_eq!(classify(&[], Some(&keep)).label, Label::Keep);
         assert_eq!(
-            classify(
-                &[Finding::GateMiss {
-                    gate: "g".into(),
-                    value: None
-                }],
-                Some(&keep)
-            )
-            .label,
+            classify(&[Finding::GateMiss { gate: "g".into(), value: None }], Some(&keep)).label,
             Label::GateMiss
         );
         assert_eq!(classify(&[], None).label, Label::HarnessAbort);

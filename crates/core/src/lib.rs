@@ -22,5 +22,5 @@ pub use noise::{Decision, Noise, Reference};
 pub use specialist::{ProposalRequest, ProposeError, Specialist};
 pub use surface::{EditViolation, PathSet};
 pub use trial::{
-    Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialRecord, TrialStatus,
+    BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialRecord, TrialStatus,
 };

@@ -4,7 +4,7 @@
 use crate::label::Label;
 use crate::manifest::{Direction, Objective};
 use crate::noise::{Noise, Reference};
-use crate::trial::{BASELINE, Edit, TrialRecord, TrialStatus};
+use crate::trial::{Edit, TrialRecord, TrialStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -37,10 +37,12 @@ pub struct LineageView {
 
 /// The current best: the most recent keep (each keep had to beat the best before it).
 pub fn current_best(trials: &[TrialRecord]) -> Option<&TrialRecord> {
-    trials
-        .iter()
-        .filter(|t| t.is_kept())
-        .max_by_key(|t| (t.finished_ms.unwrap_or(0), t.number))
+    trials.iter().filter(|t| t.is_kept()).max_by_key(|t| (t.finished_ms.unwrap_or(0), t.number))
+}
+
+/// The baseline: the unmodified recipe's trial, the latest one not lost to an infrastructure fault.
+pub fn baseline(trials: &[TrialRecord]) -> Option<&TrialRecord> {
+    trials.iter().filter(|t| t.is_baseline() && t.label != Some(Label::HarnessAbort)).max_by_key(|t| t.number)
 }
 
 /// The study's noise: pooled over every configuration that ran on more than one seed.
@@ -50,30 +52,17 @@ pub fn study_noise(trials: &[TrialRecord]) -> Noise {
 
 /// What `trial` is known to score, as gain (larger is better).
 pub fn reference(trial: &TrialRecord, direction: Direction) -> Option<Reference> {
-    trial.score.map(|s| Reference {
-        mean: direction.gain(s),
-        runs: trial.runs.max(1),
-    })
+    trial.score.map(|s| Reference { mean: direction.gain(s), runs: trial.runs.max(1) })
 }
 
 impl LineageView {
-    pub fn build(
-        study: &str,
-        objective: &Objective,
-        trials: &[TrialRecord],
-        specialist: Option<&str>,
-    ) -> LineageView {
+    pub fn build(study: &str, objective: &Objective, trials: &[TrialRecord], specialist: Option<&str>) -> LineageView {
         let by_number: BTreeMap<u64, &TrialRecord> = trials.iter().map(|t| (t.number, t)).collect();
         let best = current_best(trials).cloned();
         let direction = objective.direction;
-        let mut leaderboard: Vec<TrialRecord> =
-            trials.iter().filter(|t| t.is_kept()).cloned().collect();
+        let mut leaderboard: Vec<TrialRecord> = trials.iter().filter(|t| t.is_kept()).cloned().collect();
         leaderboard.sort_by(|a, b| {
-            let g = |t: &TrialRecord| {
-                t.score
-                    .map(|s| direction.gain(s))
-                    .unwrap_or(f64::NEG_INFINITY)
-            };
+            let g = |t: &TrialRecord| t.score.map(|s| direction.gain(s)).unwrap_or(f64::NEG_INFINITY);
             g(b).total_cmp(&g(a)).then(a.number.cmp(&b.number))
         });
         leaderboard.truncate(LIST_LEN);
@@ -98,16 +87,12 @@ impl LineageView {
                 .collect(),
             None => Vec::new(),
         };
-        let mut recent: Vec<TrialRecord> = trials
-            .iter()
-            .filter(|t| t.number != BASELINE)
-            .cloned()
-            .collect();
+        let mut recent: Vec<TrialRecord> = trials.iter().filter(|t| !t.is_baseline()).cloned().collect();
         recent.sort_by_key(|t| std::cmp::Reverse((t.finished_ms.unwrap_or(i64::MAX), t.number)));
         recent.truncate(LIST_LEN);
 
         let mut label_counts = BTreeMap::new();
-        for t in trials.iter().filter(|t| t.number != BASELINE) {
+        for t in trials.iter().filter(|t| !t.is_baseline()) {
             if let Some(l) = t.label {
                 *label_counts.entry(l).or_insert(0) += 1;
             }
@@ -130,7 +115,7 @@ impl LineageView {
             study: study.to_string(),
             objective: objective.clone(),
             specialist: specialist.map(str::to_string),
-            baseline: by_number.get(&BASELINE).map(|t| (*t).clone()),
+            baseline: baseline(trials).cloned(),
             noise: study_noise(trials),
             best,
             leaderboard,
@@ -149,16 +134,13 @@ impl LineageView {
             Direction::Maximize => "maximize",
             Direction::Minimize => "minimize",
         };
-        let _ = writeln!(
-            out,
-            "# Study `{}`: {dir} {}",
-            self.study, self.objective.metric
-        );
+        let _ = writeln!(out, "# Study `{}`: {dir} {}", self.study, self.objective.metric);
         match &self.baseline {
             Some(b) if b.score.is_some() => {
                 let _ = writeln!(
                     out,
-                    "Baseline (trial 0, the unmodified recipe): {} over {} seed(s); noise sigma {} ({} degrees of freedom).",
+                    "Baseline (trial {}, the unmodified recipe): {} over {} seed(s); noise sigma {} ({} degrees of freedom).",
+                    b.number,
                     score(b.score),
                     b.runs,
                     num(self.noise.sigma),
@@ -169,9 +151,7 @@ impl LineageView {
                 let _ = writeln!(
                     out,
                     "Baseline (trial 0): {}.",
-                    b.label
-                        .map(|l| l.to_string())
-                        .unwrap_or_else(|| b.status.as_str().into())
+                    b.label.map(|l| l.to_string()).unwrap_or_else(|| b.status.as_str().into())
                 );
             }
             None => {
@@ -180,7 +160,7 @@ impl LineageView {
         }
         if let Some(best) = &self.best {
             let gain = match (best.score, self.baseline.as_ref().and_then(|b| b.score)) {
-                (Some(s), Some(b)) if best.number != BASELINE => {
+                (Some(s), Some(b)) if !best.is_baseline() => {
                     format!(" ({} vs baseline)", signed(s - b))
                 }
                 _ => String::new(),
@@ -193,7 +173,7 @@ impl LineageView {
                 score(best.score),
                 best.runs
             );
-            if best.number != BASELINE {
+            if !best.is_baseline() {
                 let _ = writeln!(out, "  Hypothesis: {}", best.hypothesis);
                 if let Some(k) = knobs(&best.edit) {
                     let _ = writeln!(out, "  Knobs: {k}");
@@ -202,11 +182,7 @@ impl LineageView {
         }
         let total: usize = self.label_counts.values().sum();
         if total > 0 {
-            let counts: Vec<String> = self
-                .label_counts
-                .iter()
-                .map(|(l, n)| format!("{l} {n}"))
-                .collect();
+            let counts: Vec<String> = self.label_counts.iter().map(|(l, n)| format!("{l} {n}")).collect();
             let _ = writeln!(out, "Finished trials: {total} ({}).", counts.join(", "));
         }
 
@@ -227,11 +203,7 @@ impl LineageView {
         if self.ancestry.len() > 1 {
             let _ = writeln!(out, "\n## Path to the best");
             for t in &self.ancestry {
-                let what = if t.number == BASELINE {
-                    "baseline".to_string()
-                } else {
-                    one_line(&t.hypothesis)
-                };
+                let what = if t.is_baseline() { "baseline".to_string() } else { one_line(&t.hypothesis) };
                 let _ = writeln!(out, "- trial {} {}: {what}", t.number, score(t.score));
             }
         }
@@ -262,13 +234,7 @@ fn trial_line(out: &mut String, t: &TrialRecord) {
         Some(l) => l.to_string(),
         None => t.status.as_str().to_string(),
     };
-    let _ = write!(
-        out,
-        "- trial {} [{status}] by {}: {}",
-        t.number,
-        t.specialist,
-        one_line(&t.hypothesis)
-    );
+    let _ = write!(out, "- trial {} [{status}] by {}: {}", t.number, t.specialist, one_line(&t.hypothesis));
     if t.score.is_some() {
         let _ = write!(out, " -> {}", score(t.score));
     }
@@ -277,14 +243,7 @@ fn trial_line(out: &mut String, t: &TrialRecord) {
     }
     out.push('\n');
     if let Some(e) = t.log_excerpt.as_deref().filter(|e| !e.is_empty()) {
-        for line in e
-            .lines()
-            .rev()
-            .take(6)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
+        for line in e.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev() {
             let _ = writeln!(out, "    | {line}");
         }
     }
@@ -292,13 +251,7 @@ fn trial_line(out: &mut String, t: &TrialRecord) {
 
 fn knobs(edit: &Edit) -> Option<String> {
     match edit {
-        Edit::Knobs { values } => Some(
-            values
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        Edit::Knobs { values } => Some(values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")),
         _ => None,
     }
 }

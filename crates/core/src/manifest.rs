@@ -283,8 +283,7 @@ struct Problem {
 impl Manifest {
     /// Parses and validates manifest `text`; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Manifest, ManifestError> {
-        let doc = DeTable::parse(text)
-            .map_err(|e| error_at_span(text, file, None, e.span(), e.message()))?;
+        let doc = DeTable::parse(text).map_err(|e| error_at_span(text, file, None, e.span(), e.message()))?;
         let raw: Raw = toml::from_str(text).map_err(|e| {
             let message = e.message().trim_end().to_string();
             error_at_span(text, file, Some(doc.get_ref()), e.span(), &message)
@@ -327,10 +326,7 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         ));
     }
     if s.parallel == 0 {
-        return Err(problem(
-            vec![key("study"), key("parallel")],
-            "parallel must be at least 1".into(),
-        ));
+        return Err(problem(vec![key("study"), key("parallel")], "parallel must be at least 1".into()));
     }
     if s.budget.max_trials == Some(0) {
         return Err(problem(
@@ -338,24 +334,15 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             "max_trials must be at least 1".into(),
         ));
     }
-    for (section, command) in [
-        ("run", &raw.run.command),
-        ("evaluate", &raw.evaluate.command),
-    ] {
+    for (section, command) in [("run", &raw.run.command), ("evaluate", &raw.evaluate.command)] {
         if command.trim().is_empty() {
-            return Err(problem(
-                vec![key(section), key("command")],
-                "the command is empty".into(),
-            ));
+            return Err(problem(vec![key(section), key("command")], "the command is empty".into()));
         }
     }
     if let Some(setup) = &raw.setup
         && setup.command.trim().is_empty()
     {
-        return Err(problem(
-            vec![key("setup"), key("command")],
-            "the command is empty".into(),
-        ));
+        return Err(problem(vec![key("setup"), key("command")], "the command is empty".into()));
     }
     if raw.evaluate.protected.is_empty() {
         return Err(problem(
@@ -363,40 +350,30 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             "list the evaluator's files (and its data): the evaluator runs only from a pristine copy of them".into(),
         ));
     }
-    let protected = PathSet::new(&raw.evaluate.protected).map_err(|(i, why)| {
-        problem(vec![key("evaluate"), key("protected"), Step::Index(i)], why)
-    })?;
+    let protected = PathSet::new(&raw.evaluate.protected)
+        .map_err(|(i, why)| problem(vec![key("evaluate"), key("protected"), Step::Index(i)], why))?;
     let mut gates = Vec::new();
     for (i, g) in raw.evaluate.gates.iter().enumerate() {
-        gates
-            .push(g.parse::<Gate>().map_err(|why| {
-                problem(vec![key("evaluate"), key("gates"), Step::Index(i)], why)
-            })?);
+        gates.push(g.parse::<Gate>().map_err(|why| problem(vec![key("evaluate"), key("gates"), Step::Index(i)], why))?);
     }
     let n = &raw.noise;
     if n.baseline_repeats == 0 {
-        return Err(problem(
-            vec![key("noise"), key("baseline_repeats")],
-            "the baseline must run at least once".into(),
-        ));
+        return Err(problem(vec![key("noise"), key("baseline_repeats")], "the baseline must run at least once".into()));
     }
     if !(n.confidence > 0.5 && n.confidence < 1.0) {
         return Err(problem(
             vec![key("noise"), key("confidence")],
-            format!(
-                "confidence must lie between 0.5 and 1, got {}",
-                n.confidence
-            ),
+            format!("confidence must lie between 0.5 and 1, got {}", n.confidence),
         ));
     }
     if !(n.min_delta >= 0.0 && n.min_delta.is_finite()) {
-        return Err(problem(
-            vec![key("noise"), key("min_delta")],
-            "min_delta must be a finite number >= 0".into(),
-        ));
+        return Err(problem(vec![key("noise"), key("min_delta")], "min_delta must be a finite number >= 0".into()));
     }
     if raw.specialist.is_empty() {
-        return Err(problem(vec![], "no [[specialist]] is declared: add at least one, with the knobs or files it may change".into()));
+        return Err(problem(
+            vec![],
+            "no [[specialist]] is declared: add at least one, with the knobs or files it may change".into(),
+        ));
     }
     let mut names = BTreeSet::new();
     let mut specialists = Vec::new();
@@ -406,43 +383,22 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             return Err(problem(at("name"), why));
         }
         if !names.insert(sp.name.clone()) {
-            return Err(problem(
-                at("name"),
-                format!("another specialist is already named `{}`", sp.name),
-            ));
+            return Err(problem(at("name"), format!("another specialist is already named `{}`", sp.name)));
         }
         for (j, glob) in sp.surface.iter().enumerate() {
             if glob.contains(':') {
                 return Err(problem(
-                    vec![
-                        key("specialist"),
-                        Step::Index(i),
-                        key("surface"),
-                        Step::Index(j),
-                    ],
-                    format!(
-                        "`{glob}`: code regions (`file:function`) are not supported; name whole files or globs"
-                    ),
+                    vec![key("specialist"), Step::Index(i), key("surface"), Step::Index(j)],
+                    format!("`{glob}`: code regions (`file:function`) are not supported; name whole files or globs"),
                 ));
             }
         }
         PathSet::new(&sp.surface).map_err(|(j, why)| {
-            problem(
-                vec![
-                    key("specialist"),
-                    Step::Index(i),
-                    key("surface"),
-                    Step::Index(j),
-                ],
-                why,
-            )
+            problem(vec![key("specialist"), Step::Index(i), key("surface"), Step::Index(j)], why)
         })?;
         for (name, spec) in &sp.knobs {
             if let Some(why) = spec.problem() {
-                return Err(problem(
-                    vec![key("specialist"), Step::Index(i), key("knobs"), key(name)],
-                    why,
-                ));
+                return Err(problem(vec![key("specialist"), Step::Index(i), key("knobs"), key(name)], why));
             }
             if name.is_empty() || name.split('.').any(|part| part.is_empty()) {
                 return Err(problem(
@@ -459,27 +415,18 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
                 ));
             }
             (Some(f), _) if protected.matches(f) => {
-                return Err(problem(
-                    at("knobs_file"),
-                    format!("`{f}` is protected: a specialist may not write it"),
-                ));
+                return Err(problem(at("knobs_file"), format!("`{f}` is protected: a specialist may not write it")));
             }
             _ => {}
         }
         if let Some(f) = &sp.knobs_file
             && !f.ends_with(".toml")
         {
-            return Err(problem(
-                at("knobs_file"),
-                format!("`{f}`: knob files are TOML and must end in .toml"),
-            ));
+            return Err(problem(at("knobs_file"), format!("`{f}`: knob files are TOML and must end in .toml")));
         }
         match sp.strategy {
             Strategy::Random if sp.knobs.is_empty() => {
-                return Err(problem(
-                    at("knobs"),
-                    "strategy `random` searches knobs: declare at least one".into(),
-                ));
+                return Err(problem(at("knobs"), "strategy `random` searches knobs: declare at least one".into()));
             }
             Strategy::Random => {}
         }
@@ -506,10 +453,7 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         },
         setup: raw.setup.map(|s| SetupSpec {
             command: s.command,
-            seconds: s
-                .budget
-                .map(|b| b.seconds)
-                .unwrap_or_else(default_setup_seconds),
+            seconds: s.budget.map(|b| b.seconds).unwrap_or_else(default_setup_seconds),
         }),
         run: RunSpec {
             command: raw.run.command,
@@ -530,19 +474,11 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
 
 /// Names become git ref components (`refs/postdoc/<study>/...`), so they follow git's rules.
 fn ref_component_problem(name: &str) -> Option<String> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if name.is_empty() {
         Some("the name is empty".into())
-    } else if !ok_chars
-        || name.starts_with(['.', '-'])
-        || name.contains("..")
-        || name.ends_with(".lock")
-    {
-        Some(format!(
-            "`{name}` is not a valid name: use letters, digits, `-`, `_` and `.`, not leading `.` or `-`"
-        ))
+    } else if !ok_chars || name.starts_with(['.', '-']) || name.contains("..") || name.ends_with(".lock") {
+        Some(format!("`{name}` is not a valid name: use letters, digits, `-`, `_` and `.`, not leading `.` or `-`"))
     } else {
         None
     }
@@ -571,9 +507,7 @@ fn locate(doc: &DeTable<'_>, path: &[Step]) -> Option<std::ops::Range<usize>> {
     for step in path {
         let value = match (step, array) {
             (Step::Key(k), None) => {
-                let (kspan, v) = table
-                    .iter()
-                    .find(|(name, _)| name.get_ref().as_ref() == k.as_str())?;
+                let (kspan, v) = table.iter().find(|(name, _)| name.get_ref().as_ref() == k.as_str())?;
                 best = Some(kspan.span());
                 v
             }
@@ -582,9 +516,7 @@ fn locate(doc: &DeTable<'_>, path: &[Step]) -> Option<std::ops::Range<usize>> {
         };
         best = Some(match step {
             // Point at the key for tables (the header line), at the value otherwise.
-            Step::Key(_) if matches!(value.get_ref(), DeValue::Table(_)) => {
-                best.unwrap_or(value.span())
-            }
+            Step::Key(_) if matches!(value.get_ref(), DeValue::Table(_)) => best.unwrap_or(value.span()),
             _ => value.span(),
         });
         match value.get_ref() {
@@ -605,9 +537,7 @@ fn path_at(doc: &DeTable<'_>, offset: usize) -> Vec<Step> {
         match value {
             DeValue::Table(t) => {
                 for (k, v) in t.iter() {
-                    let covers = |r: std::ops::Range<usize>| {
-                        r.start <= offset && offset < r.end.max(r.start + 1)
-                    };
+                    let covers = |r: std::ops::Range<usize>| r.start <= offset && offset < r.end.max(r.start + 1);
                     if covers(k.span()) || covers(v.span()) || subtree_covers(v.get_ref(), offset) {
                         path.push(Step::Key(k.get_ref().to_string()));
                         walk(v.get_ref(), offset, path);
@@ -617,9 +547,7 @@ fn path_at(doc: &DeTable<'_>, offset: usize) -> Vec<Step> {
             }
             DeValue::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    if (v.span().start <= offset && offset < v.span().end)
-                        || subtree_covers(v.get_ref(), offset)
-                    {
+                    if (v.span().start <= offset && offset < v.span().end) || subtree_covers(v.get_ref(), offset) {
                         path.push(Step::Index(i));
                         walk(v.get_ref(), offset, path);
                         return;
@@ -637,10 +565,9 @@ fn path_at(doc: &DeTable<'_>, offset: usize) -> Vec<Step> {
                     || (v.span().start <= offset && offset < v.span().end)
                     || subtree_covers(v.get_ref(), offset)
             }),
-            DeValue::Array(items) => items.iter().any(|v| {
-                (v.span().start <= offset && offset < v.span().end)
-                    || subtree_covers(v.get_ref(), offset)
-            }),
+            DeValue::Array(items) => items
+                .iter()
+                .any(|v| (v.span().start <= offset && offset < v.span().end) || subtree_covers(v.get_ref(), offset)),
             _ => false,
         }
     }
@@ -659,21 +586,12 @@ fn error_at_span(
     let offset = span.as_ref().map(|s| s.start).unwrap_or(0).min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map(|nl| offset - nl)
-        .unwrap_or(offset + 1);
+    let column = before.rfind('\n').map(|nl| offset - nl).unwrap_or(offset + 1);
     let key = match (doc, span) {
         (Some(doc), Some(_)) => render_path(&path_at(doc, offset)),
         _ => String::new(),
     };
-    ManifestError {
-        file: file.to_string(),
-        line,
-        column,
-        key,
-        message: message.to_string(),
-    }
+    ManifestError { file: file.to_string(), line, column, key, message: message.to_string() }
 }
 
 #[cfg(test)]

@@ -63,14 +63,7 @@ impl Noise {
             ss += g.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
             df += g.len() as u32 - 1;
         }
-        Noise {
-            sigma: if df == 0 {
-                0.0
-            } else {
-                (ss / df as f64).sqrt()
-            },
-            df,
-        }
+        Noise { sigma: if df == 0 { 0.0 } else { (ss / df as f64).sqrt() }, df }
     }
 
     /// The improvement a mean of `n` candidate runs must show over `best` to count as real.
@@ -79,9 +72,7 @@ impl Noise {
         let t = if self.df == 0 || se == 0.0 {
             0.0
         } else {
-            StudentsT::new(0.0, 1.0, self.df as f64)
-                .map(|d| d.inverse_cdf(spec.confidence))
-                .unwrap_or(f64::INFINITY)
+            StudentsT::new(0.0, 1.0, self.df as f64).map(|d| d.inverse_cdf(spec.confidence)).unwrap_or(f64::INFINITY)
         };
         t * se + spec.min_delta
     }
@@ -99,11 +90,7 @@ pub fn screen(gain: f64, best: Reference, noise: Noise, spec: &NoiseSpec) -> Scr
             reason: if delta <= 0.0 {
                 format!("no better than the best ({})", signed(delta))
             } else {
-                format!(
-                    "{} is within the noise margin {}",
-                    signed(delta),
-                    fmt(margin)
-                )
+                format!("{} is within the noise margin {}", signed(delta), fmt(margin))
             },
         });
     }
@@ -111,24 +98,11 @@ pub fn screen(gain: f64, best: Reference, noise: Noise, spec: &NoiseSpec) -> Scr
     let noise_known = noise.df > 0;
     if spec.confirm_seeds == 0 || (noise_known && delta > CLEAR_WIN_MARGINS * margin) {
         let reason = if spec.confirm_seeds == 0 {
-            format!(
-                "beats the best by {} (margin {}; confirmation is off)",
-                signed(delta),
-                fmt(margin)
-            )
+            format!("beats the best by {} (margin {}; confirmation is off)", signed(delta), fmt(margin))
         } else {
-            format!(
-                "beats the best by {}, far beyond the noise margin {}",
-                signed(delta),
-                fmt(margin)
-            )
+            format!("beats the best by {}, far beyond the noise margin {}", signed(delta), fmt(margin))
         };
-        return Screen::Decided(Decision {
-            keep: true,
-            delta,
-            margin,
-            reason,
-        });
+        return Screen::Decided(Decision { keep: true, delta, margin, reason });
     }
     Screen::Confirm { delta, margin }
 }
@@ -141,24 +115,11 @@ pub fn confirm(gains: &[f64], best: Reference, noise: Noise, spec: &NoiseSpec) -
     let margin = noise.margin(spec, n, best);
     let keep = n > 0 && delta > margin && delta > 0.0;
     let reason = if keep {
-        format!(
-            "confirmed on {n} fresh seeds: beats the best by {} (margin {})",
-            signed(delta),
-            fmt(margin)
-        )
+        format!("confirmed on {n} fresh seeds: beats the best by {} (margin {})", signed(delta), fmt(margin))
     } else {
-        format!(
-            "not confirmed on {n} fresh seeds: {} against a margin of {}",
-            signed(delta),
-            fmt(margin)
-        )
+        format!("not confirmed on {n} fresh seeds: {} against a margin of {}", signed(delta), fmt(margin))
     };
-    Decision {
-        keep,
-        delta,
-        margin,
-        reason,
-    }
+    Decision { keep, delta, margin, reason }
 }
 
 fn fmt(x: f64) -> String {
@@ -191,14 +152,8 @@ mod tests {
     fn deterministic_scores_keep_any_real_gain() {
         let best = Reference { mean: 0.5, runs: 3 };
         let noise = Noise { sigma: 0.0, df: 2 };
-        assert!(matches!(
-            screen(0.51, best, noise, &spec()),
-            Screen::Decided(Decision { keep: true, .. })
-        ));
-        assert!(matches!(
-            screen(0.5, best, noise, &spec()),
-            Screen::Decided(Decision { keep: false, .. })
-        ));
+        assert!(matches!(screen(0.51, best, noise, &spec()), Screen::Decided(Decision { keep: true, .. })));
+        assert!(matches!(screen(0.5, best, noise, &spec()), Screen::Decided(Decision { keep: false, .. })));
     }
 
     #[test]
@@ -208,18 +163,9 @@ mod tests {
         // t(0.95, 2) = 2.92, se = sqrt(1 + 1/3) = 1.155: the margin is about 3.37.
         let m = noise.margin(&spec(), 1, best);
         assert!((m - 3.372).abs() < 0.01, "{m}");
-        assert!(matches!(
-            screen(3.0, best, noise, &spec()),
-            Screen::Decided(Decision { keep: false, .. })
-        ));
-        assert!(matches!(
-            screen(4.0, best, noise, &spec()),
-            Screen::Confirm { .. }
-        ));
-        assert!(matches!(
-            screen(20.0, best, noise, &spec()),
-            Screen::Decided(Decision { keep: true, .. })
-        ));
+        assert!(matches!(screen(3.0, best, noise, &spec()), Screen::Decided(Decision { keep: false, .. })));
+        assert!(matches!(screen(4.0, best, noise, &spec()), Screen::Confirm { .. }));
+        assert!(matches!(screen(20.0, best, noise, &spec()), Screen::Decided(Decision { keep: true, .. })));
         assert!(confirm(&[4.0, 4.0], best, noise, &spec()).keep);
         assert!(!confirm(&[0.5, 1.0], best, noise, &spec()).keep);
     }
@@ -228,31 +174,16 @@ mod tests {
     fn unknown_noise_always_confirms() {
         let best = Reference { mean: 0.0, runs: 1 };
         let noise = Noise { sigma: 0.0, df: 0 };
-        assert!(matches!(
-            screen(100.0, best, noise, &spec()),
-            Screen::Confirm { .. }
-        ));
-        let no_confirm = NoiseSpec {
-            confirm_seeds: 0,
-            ..spec()
-        };
-        assert!(matches!(
-            screen(100.0, best, noise, &no_confirm),
-            Screen::Decided(Decision { keep: true, .. })
-        ));
+        assert!(matches!(screen(100.0, best, noise, &spec()), Screen::Confirm { .. }));
+        let no_confirm = NoiseSpec { confirm_seeds: 0, ..spec() };
+        assert!(matches!(screen(100.0, best, noise, &no_confirm), Screen::Decided(Decision { keep: true, .. })));
     }
 
     #[test]
     fn min_delta_is_a_floor() {
         let best = Reference { mean: 0.0, runs: 3 };
-        let s = NoiseSpec {
-            min_delta: 0.5,
-            ..spec()
-        };
+        let s = NoiseSpec { min_delta: 0.5, ..spec() };
         let noise = Noise { sigma: 0.0, df: 2 };
-        assert!(matches!(
-            screen(0.4, best, noise, &s),
-            Screen::Decided(Decision { keep: false, .. })
-        ));
+        assert!(matches!(screen(0.4, best, noise, &s), Screen::Decided(Decision { keep: false, .. })));
     }
 }

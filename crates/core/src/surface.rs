@@ -19,10 +19,7 @@ impl PathSet {
         for (i, g) in globs.iter().enumerate() {
             let g = g.as_ref().trim_start_matches("./").trim_end_matches('/');
             if g.is_empty() || g.starts_with('/') || g.split('/').any(|part| part == "..") {
-                return Err((
-                    i,
-                    format!("`{g}` must be a path relative to the recipe, inside it"),
-                ));
+                return Err((i, format!("`{g}` must be a path relative to the recipe, inside it")));
             }
             for pattern in [g.to_string(), format!("{g}/**")] {
                 let glob = GlobBuilder::new(&pattern)
@@ -33,10 +30,7 @@ impl PathSet {
             }
         }
         let set = builder.build().map_err(|e| (0, e.to_string()))?;
-        Ok(PathSet {
-            globs: globs.iter().map(|g| g.as_ref().to_string()).collect(),
-            set,
-        })
+        Ok(PathSet { globs: globs.iter().map(|g| g.as_ref().to_string()).collect(), set })
     }
 
     pub fn matches(&self, path: &str) -> bool {
@@ -68,10 +62,7 @@ pub fn check_edit(
         return Err(EditViolation::Protected(p.clone()));
     }
     if let Some(p) = changed.iter().find(|p| !surface.matches(p)) {
-        return Err(EditViolation::OutsideSurface {
-            path: p.clone(),
-            specialist: specialist.to_string(),
-        });
+        return Err(EditViolation::OutsideSurface { path: p.clone(), specialist: specialist.to_string() });
     }
     Ok(())
 }
@@ -107,18 +98,12 @@ mod tests {
         let surface = set(&["**"]);
         let protected = set(&["eval.py"]);
         let changed = vec!["train.py".to_string(), "eval.py".to_string()];
-        assert_eq!(
-            check_edit(&changed, &surface, &protected, "opt"),
-            Err(EditViolation::Protected("eval.py".into()))
-        );
+        assert_eq!(check_edit(&changed, &surface, &protected, "opt"), Err(EditViolation::Protected("eval.py".into())));
         let narrow = set(&["recipe.toml"]);
         assert!(matches!(
             check_edit(&["train.py".to_string()], &narrow, &protected, "opt"),
             Err(EditViolation::OutsideSurface { .. })
         ));
-        assert_eq!(
-            check_edit(&["recipe.toml".to_string()], &narrow, &protected, "opt"),
-            Ok(())
-        );
+        assert_eq!(check_edit(&["recipe.toml".to_string()], &narrow, &protected, "opt"), Ok(()));
     }
 }

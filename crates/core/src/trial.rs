@@ -5,10 +5,11 @@ use crate::label::Label;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A trial's number within its study; the baseline is trial 0.
+/// A trial's number within its study; the first baseline is trial 0.
 pub type TrialNo = u64;
 
-pub const BASELINE: TrialNo = 0;
+/// The specialist name under which the unmodified recipe runs.
+pub const BASELINE_SPECIALIST: &str = "baseline";
 
 /// What a specialist asks the harness to try.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,13 +54,7 @@ impl TrialStatus {
     }
 
     pub fn parse(s: &str) -> Option<TrialStatus> {
-        [
-            TrialStatus::Proposed,
-            TrialStatus::Running,
-            TrialStatus::Finished,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
+        [TrialStatus::Proposed, TrialStatus::Running, TrialStatus::Finished].into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -107,6 +102,17 @@ impl TrialRecord {
     pub fn is_kept(&self) -> bool {
         self.label == Some(Label::Keep)
     }
+
+    /// A run of the unmodified recipe rather than a specialist's proposal.
+    pub fn is_baseline(&self) -> bool {
+        self.specialist == BASELINE_SPECIALIST
+    }
+
+    /// Counts against the study's trial budget: a candidate that did not end as an
+    /// infrastructure fault.
+    pub fn is_counted(&self) -> bool {
+        !self.is_baseline() && self.label != Some(Label::HarnessAbort)
+    }
 }
 
 /// Why a run of a trial's recipe happened.
@@ -131,13 +137,7 @@ impl RunPurpose {
     }
 
     pub fn parse(s: &str) -> Option<RunPurpose> {
-        [
-            RunPurpose::Baseline,
-            RunPurpose::Screen,
-            RunPurpose::Confirm,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
+        [RunPurpose::Baseline, RunPurpose::Screen, RunPurpose::Confirm].into_iter().find(|p| p.as_str() == s)
     }
 }
 

@@ -29,17 +29,11 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("`{text}` lacks a unit (s, m, h, d)"))?;
         if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration like \"90s\", \"15m\" or \"1h30m\""
-            ));
+            return Err(format!("`{text}` is not a duration like \"90s\", \"15m\" or \"1h30m\""));
         }
-        let value: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}` has a malformed number"))?;
+        let value: f64 = rest[..digits].parse().map_err(|_| format!("`{text}` has a malformed number"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let factor = match rest[..unit_len].trim() {
             "ms" => 0.001,
             "s" | "sec" | "secs" => 1.0,
@@ -47,9 +41,7 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
             "h" | "hr" | "hrs" => 3600.0,
             "d" | "day" | "days" => 86400.0,
             other => {
-                return Err(format!(
-                    "`{text}` has an unknown unit `{other}` (use s, m, h or d)"
-                ));
+                return Err(format!("`{text}` has an unknown unit `{other}` (use s, m, h or d)"));
             }
         };
         total += value * factor;
@@ -59,22 +51,14 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
 }
 
 fn check_seconds(v: f64) -> Result<f64, String> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(format!("a duration must be positive, got {v}"))
-    }
+    if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("a duration must be positive, got {v}")) }
 }
 
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim().replace('_', "");
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like \"4GiB\" or \"500MB\""))?;
+    let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a size like \"4GiB\" or \"500MB\""))?;
     let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -86,9 +70,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
         "ti" | "tib" => 1024.0f64.powi(4),
         other => {
-            return Err(format!(
-                "`{text}` has an unknown unit `{other}` (use B, KB, MB, GB, KiB, MiB, GiB)"
-            ));
+            return Err(format!("`{text}` has an unknown unit `{other}` (use B, KB, MB, GB, KiB, MiB, GiB)"));
         }
     };
     let bytes = value * factor;
@@ -131,11 +113,7 @@ where
             (self.parse)(v).map_err(E::custom)
         }
     }
-    d.deserialize_any(V {
-        what,
-        from_f64,
-        parse,
-    })
+    d.deserialize_any(V { what, from_f64, parse })
 }
 
 impl<'de> Deserialize<'de> for Seconds {
@@ -158,9 +136,7 @@ impl<'de> Deserialize<'de> for Bytes {
                 if v >= 1.0 && v.fract() == 0.0 {
                     Ok(Bytes(v as u64))
                 } else {
-                    Err(format!(
-                        "a size must be a whole number of bytes, at least 1, got {v}"
-                    ))
+                    Err(format!("a size must be a whole number of bytes, at least 1, got {v}"))
                 }
             },
             |s| parse_bytes(s).map(Bytes),
@@ -177,11 +153,7 @@ impl fmt::Display for Bytes {
             v /= 1024.0;
             unit += 1;
         }
-        if unit == 0 {
-            write!(f, "{} B", self.0)
-        } else {
-            write!(f, "{v:.1} {}", UNITS[unit])
-        }
+        if unit == 0 { write!(f, "{} B", self.0) } else { write!(f, "{v:.1} {}", UNITS[unit]) }
     }
 }
 
@@ -195,11 +167,7 @@ pub fn human_seconds(s: f64) -> String {
     }
     let total = s.round() as u64;
     let (h, m, sec) = (total / 3600, (total % 3600) / 60, total % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m")
-    } else {
-        format!("{m}m{sec:02}s")
-    }
+    if h > 0 { format!("{h}h{m:02}m") } else { format!("{m}m{sec:02}s") }
 }
 
 #[cfg(test)]
@@ -213,11 +181,7 @@ mod tests {
         assert_eq!(parse_seconds("8h"), Ok(28800.0));
         assert_eq!(parse_seconds("250ms"), Ok(0.25));
         assert_eq!(parse_seconds("12"), Ok(12.0));
-        assert!(
-            parse_seconds("10 parsecs")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
+        assert!(parse_seconds("10 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_seconds("-3").is_err());
         assert!(parse_seconds("h").is_err());
     }

@@ -37,10 +37,7 @@ pub struct Pristine {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> EvalError + '_ {
-    move |source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| EvalError::Io { path: path.to_path_buf(), source }
 }
 
 /// One hash over paths, modes and contents, in path order.
@@ -56,13 +53,7 @@ pub fn hash_files(files: &[ProtectedFile]) -> String {
         h.update(&f.contents);
     }
     let digest = h.finalize();
-    format!(
-        "sha256:{}",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 impl Pristine {
@@ -93,10 +84,7 @@ impl Pristine {
         }
         let found = self.hash_on_disk(dir)?;
         if found != self.hash {
-            return Err(EvalError::Tampered {
-                expected: self.hash.clone(),
-                found,
-            });
+            return Err(EvalError::Tampered { expected: self.hash.clone(), found });
         }
         Ok(())
     }
@@ -134,29 +122,17 @@ pub enum ScoreError {
 
 /// Reads the evaluator's metrics: the file it wrote at `$POSTDOC_EVAL_OUT` if any, else the last
 /// non-empty line of its output. Only top-level numbers count; `NaN` or infinities are errors.
-pub fn parse_scores(
-    output: &str,
-    eval_out: Option<&str>,
-) -> Result<BTreeMap<String, f64>, ScoreError> {
+pub fn parse_scores(output: &str, eval_out: Option<&str>) -> Result<BTreeMap<String, f64>, ScoreError> {
     let text = match eval_out.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => t.to_string(),
-        None => output
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .ok_or(ScoreError::NoJson)?
-            .to_string(),
+        None => output.lines().rev().map(str::trim).find(|l| !l.is_empty()).ok_or(ScoreError::NoJson)?.to_string(),
     };
     let value: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(_) => return Err(non_finite(&text).unwrap_or(ScoreError::NoJson)),
     };
     let object = value.as_object().ok_or(ScoreError::NoJson)?;
-    let scores: BTreeMap<String, f64> = object
-        .iter()
-        .filter_map(|(k, v)| v.as_f64().map(|f| (k.clone(), f)))
-        .collect();
+    let scores: BTreeMap<String, f64> = object.iter().filter_map(|(k, v)| v.as_f64().map(|f| (k.clone(), f))).collect();
     if scores.is_empty() {
         return Err(ScoreError::NoMetrics);
     }
@@ -172,10 +148,7 @@ fn non_finite(text: &str) -> Option<ScoreError> {
                 let k = before[..colon].trim_end().trim_end_matches('"');
                 k.rfind('"').map(|q| k[q + 1..].to_string())
             });
-            return Some(ScoreError::NotFinite {
-                key: key.unwrap_or_else(|| "a metric".into()),
-                value: token.into(),
-            });
+            return Some(ScoreError::NotFinite { key: key.unwrap_or_else(|| "a metric".into()), value: token.into() });
         }
     }
     None
@@ -211,57 +184,29 @@ mod tests {
 
     #[test]
     fn scores_come_from_the_last_line_or_the_file() {
-        let s = parse_scores(
-            "loading\n{\"accuracy\": 0.5, \"n\": 500, \"name\": \"x\"}\n\n",
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            s,
-            BTreeMap::from([("accuracy".to_string(), 0.5), ("n".to_string(), 500.0)])
-        );
+        let s = parse_scores("loading\n{\"accuracy\": 0.5, \"n\": 500, \"name\": \"x\"}\n\n", None).unwrap();
+        assert_eq!(s, BTreeMap::from([("accuracy".to_string(), 0.5), ("n".to_string(), 500.0)]));
         let s = parse_scores("{\"accuracy\": 0.9}\n", Some("{\"accuracy\": 0.1}")).unwrap();
         assert_eq!(s["accuracy"], 0.1, "the file wins over what was printed");
         assert_eq!(parse_scores("all done\n", None), Err(ScoreError::NoJson));
         assert_eq!(parse_scores("", None), Err(ScoreError::NoJson));
         assert_eq!(parse_scores("[1, 2]", None), Err(ScoreError::NoJson));
-        assert_eq!(
-            parse_scores("{\"note\": \"x\"}", None),
-            Err(ScoreError::NoMetrics)
-        );
+        assert_eq!(parse_scores("{\"note\": \"x\"}", None), Err(ScoreError::NoMetrics));
         assert_eq!(
             parse_scores("{\"loss\": 1.0, \"accuracy\": NaN}", None),
-            Err(ScoreError::NotFinite {
-                key: "accuracy".into(),
-                value: "NaN".into()
-            })
+            Err(ScoreError::NotFinite { key: "accuracy".into(), value: "NaN".into() })
         );
         assert_eq!(
             parse_scores("{\"loss\": -Infinity}", None),
-            Err(ScoreError::NotFinite {
-                key: "loss".into(),
-                value: "-Infinity".into()
-            })
+            Err(ScoreError::NotFinite { key: "loss".into(), value: "-Infinity".into() })
         );
     }
 
     fn files() -> Vec<ProtectedFile> {
         vec![
-            ProtectedFile {
-                path: "eval.py".into(),
-                executable: false,
-                contents: b"print(1)".to_vec(),
-            },
-            ProtectedFile {
-                path: "bench/data.jsonl".into(),
-                executable: false,
-                contents: b"{}\n".to_vec(),
-            },
-            ProtectedFile {
-                path: "score.sh".into(),
-                executable: true,
-                contents: b"#!/bin/sh".to_vec(),
-            },
+            ProtectedFile { path: "eval.py".into(), executable: false, contents: b"print(1)".to_vec() },
+            ProtectedFile { path: "bench/data.jsonl".into(), executable: false, contents: b"{}\n".to_vec() },
+            ProtectedFile { path: "score.sh".into(), executable: true, contents: b"#!/bin/sh".to_vec() },
         ]
     }
 
@@ -284,19 +229,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = Pristine::new(files());
         p.materialize(dir.path()).unwrap();
-        assert_eq!(
-            fs::read(dir.path().join("bench/data.jsonl")).unwrap(),
-            b"{}\n"
-        );
+        assert_eq!(fs::read(dir.path().join("bench/data.jsonl")).unwrap(), b"{}\n");
         assert_eq!(p.hash_on_disk(dir.path()).unwrap(), p.hash());
         fs::write(dir.path().join("eval.py"), "print('hacked')").unwrap();
         assert_ne!(p.hash_on_disk(dir.path()).unwrap(), p.hash());
         p.materialize(dir.path()).unwrap();
-        assert_eq!(
-            p.hash_on_disk(dir.path()).unwrap(),
-            p.hash(),
-            "a fresh copy restores the files"
-        );
+        assert_eq!(p.hash_on_disk(dir.path()).unwrap(), p.hash(), "a fresh copy restores the files");
     }
 
     #[test]

@@ -113,11 +113,7 @@ pub trait Executor: Send + Sync {
     /// How many trials may run at once.
     fn slots(&self) -> usize;
 
-    async fn run(
-        &self,
-        spec: ProcessSpec,
-        watcher: &dyn Watcher,
-    ) -> Result<ProcessOutcome, ExecError>;
+    async fn run(&self, spec: ProcessSpec, watcher: &dyn Watcher) -> Result<ProcessOutcome, ExecError>;
 }
 
 /// Kills a process group left behind by an earlier orchestrator, if it still runs and is the same

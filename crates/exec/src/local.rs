@@ -2,9 +2,7 @@
 //! before exec, budgets enforced from outside, output captured through one pipe.
 
 use crate::metrics::MetricsTail;
-use crate::{
-    ExecError, Executor, Exit, LOG_FILE_CAP, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher,
-};
+use crate::{ExecError, Executor, Exit, LOG_FILE_CAP, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -24,9 +22,7 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     pub fn new(slots: usize) -> LocalExecutor {
-        LocalExecutor {
-            slots: slots.max(1),
-        }
+        LocalExecutor { slots: slots.max(1) }
     }
 }
 
@@ -36,11 +32,7 @@ impl Executor for LocalExecutor {
         self.slots
     }
 
-    async fn run(
-        &self,
-        spec: ProcessSpec,
-        watcher: &dyn Watcher,
-    ) -> Result<ProcessOutcome, ExecError> {
+    async fn run(&self, spec: ProcessSpec, watcher: &dyn Watcher) -> Result<ProcessOutcome, ExecError> {
         run_process(spec, watcher).await
     }
 }
@@ -83,10 +75,7 @@ impl Tail {
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, bytes: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit {
-        rlim_cur: bytes as libc::rlim_t,
-        rlim_max: bytes as libc::rlim_t,
-    };
+    let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
     // SAFETY: setrlimit reads the struct we pass; called in the child between fork and exec.
     if unsafe { libc::setrlimit(resource, &limit) } != 0 {
         return Err(std::io::Error::last_os_error());
@@ -94,14 +83,8 @@ fn set_limit(resource: libc::__rlimit_resource_t, bytes: u64) -> std::io::Result
     Ok(())
 }
 
-async fn run_process(
-    spec: ProcessSpec,
-    watcher: &dyn Watcher,
-) -> Result<ProcessOutcome, ExecError> {
-    let spawn_error = |source| ExecError::Spawn {
-        command: spec.command.clone(),
-        source,
-    };
+async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<ProcessOutcome, ExecError> {
+    let spawn_error = |source| ExecError::Spawn { command: spec.command.clone(), source };
     let (reader, writer) = std::io::pipe().map_err(spawn_error)?;
     let writer2 = writer.try_clone().map_err(spawn_error)?;
     let mut cmd = Command::new("/bin/sh");
@@ -128,13 +111,7 @@ async fn run_process(
             }
             // If the orchestrator dies, its direct child dies with it; deeper descendants are
             // killed by group when the orchestrator resumes.
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
             Ok(())
         });
     }
@@ -142,15 +119,9 @@ async fn run_process(
     let child = cmd.spawn().map_err(spawn_error)?;
     drop(cmd); // closes our copies of the pipe's write end, so the reader sees EOF at exit
     let pid = child.id();
-    watcher.started(ProcessHandle {
-        pid,
-        start_ticks: start_ticks(pid).unwrap_or(0),
-    });
+    watcher.started(ProcessHandle { pid, start_ticks: start_ticks(pid).unwrap_or(0) });
 
-    let tail = Arc::new(Mutex::new(Tail {
-        bytes: VecDeque::new(),
-        cap: spec.tail_bytes.max(1),
-    }));
+    let tail = Arc::new(Mutex::new(Tail { bytes: VecDeque::new(), cap: spec.tail_bytes.max(1) }));
     let reader_thread = {
         let tail = Arc::clone(&tail);
         let mut log = spec.log_file.as_ref().and_then(|p| File::create(p).ok());
@@ -169,7 +140,9 @@ async fn run_process(
                                 let _ = f.write_all(&buf[..take]);
                                 written += take as u64;
                                 if written >= LOG_FILE_CAP {
-                                    let _ = f.write_all(b"\n[postdoc: log truncated here; the end is kept in the trial's log tail]\n");
+                                    let _ = f.write_all(
+                                        b"\n[postdoc: log truncated here; the end is kept in the trial's log tail]\n",
+                                    );
                                 }
                             }
                         }
@@ -237,11 +210,8 @@ async fn run_process(
         .map_err(|e| ExecError::Lost(e.to_string()))?
         .map_err(|e| ExecError::Lost(format!("wait for pid {pid}: {e}")))?;
     // A descendant that left the group could hold the pipe open forever: do not wait on it long.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::task::spawn_blocking(move || reader_thread.join()),
-    )
-    .await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || reader_thread.join())).await;
     if let Some(m) = metrics.as_mut() {
         let lines = m.poll(true);
         if !lines.is_empty() {

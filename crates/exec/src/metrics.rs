@@ -10,9 +10,7 @@ use std::path::PathBuf;
 pub fn parse_metrics_line(line: &str) -> Option<MetricLine> {
     let value: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
     let object = value.as_object()?;
-    let step = object
-        .get("step")
-        .and_then(|s| s.as_i64().or_else(|| s.as_f64().map(|f| f as i64)));
+    let step = object.get("step").and_then(|s| s.as_i64().or_else(|| s.as_f64().map(|f| f as i64)));
     let values = object
         .iter()
         .filter(|(k, _)| k.as_str() != "step")
@@ -35,12 +33,7 @@ const MAX_READ: u64 = 4 << 20;
 
 impl MetricsTail {
     pub fn new(path: PathBuf) -> MetricsTail {
-        MetricsTail {
-            path,
-            offset: 0,
-            partial: String::new(),
-            malformed: 0,
-        }
+        MetricsTail { path, offset: 0, partial: String::new(), malformed: 0 }
     }
 
     /// New complete lines since the last poll; `finished` also takes a last unterminated line.
@@ -87,13 +80,7 @@ mod tests {
         let m = parse_metrics_line(r#"{"step": 3, "loss": 0.5, "note": "x", "bad": NaN}"#);
         assert!(m.is_none(), "NaN is not JSON");
         let m = parse_metrics_line(r#"{"step": 3, "loss": 0.5, "note": "x"}"#).unwrap();
-        assert_eq!(
-            m,
-            MetricLine {
-                step: Some(3),
-                values: vec![("loss".into(), 0.5)]
-            }
-        );
+        assert_eq!(m, MetricLine { step: Some(3), values: vec![("loss".into(), 0.5)] });
         assert!(parse_metrics_line("[1,2]").is_none());
     }
 
@@ -102,10 +89,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.jsonl");
         let mut tail = MetricsTail::new(path.clone());
-        assert!(
-            tail.poll(false).is_empty(),
-            "a missing file is not an error"
-        );
+        assert!(tail.poll(false).is_empty(), "a missing file is not an error");
         let mut f = File::create(&path).unwrap();
         write!(f, "{{\"step\": 1, \"loss\": 2.0}}\n{{\"step\": 2, \"lo").unwrap();
         assert_eq!(tail.poll(false).len(), 1);
@@ -114,10 +98,6 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].values, vec![("loss".to_string(), 1.5)]);
         assert_eq!(tail.malformed, 1);
-        assert_eq!(
-            tail.poll(true).len(),
-            1,
-            "the unterminated last line counts once the process ended"
-        );
+        assert_eq!(tail.poll(true).len(), 1, "the unterminated last line counts once the process ended");
     }
 }

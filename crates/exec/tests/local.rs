@@ -1,8 +1,7 @@
 //! The local executor against real processes.
 
 use postdoc_exec::{
-    Executor, Exit, LocalExecutor, MetricLine, ProcessHandle, ProcessSpec, Unwatched, Watcher,
-    kill_leftover,
+    Executor, Exit, LocalExecutor, MetricLine, ProcessHandle, ProcessSpec, Unwatched, Watcher, kill_leftover,
 };
 use std::path::Path;
 use std::sync::Mutex;
@@ -29,27 +28,17 @@ async fn run(spec: ProcessSpec) -> postdoc_exec::ProcessOutcome {
 
 fn alive(pid: u32) -> bool {
     // A zombie counts as gone: it no longer runs.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.contains(") Z "))
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
 }
 
 #[tokio::test]
 async fn captures_exit_code_environment_and_interleaved_output() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(spec(
-        dir.path(),
-        "echo out-$POSTDOC_TEST_VALUE; echo err >&2; echo out2; exit 3",
-        10.0,
-    ))
-    .await;
+    let out = run(spec(dir.path(), "echo out-$POSTDOC_TEST_VALUE; echo err >&2; echo out2; exit 3", 10.0)).await;
     assert_eq!(out.exit, Exit::Code(3));
     assert!(!out.timed_out && !out.succeeded());
     assert_eq!(out.log_tail, "out-forty-two\nerr\nout2\n");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("run.log")).unwrap(),
-        out.log_tail
-    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("run.log")).unwrap(), out.log_tail);
 }
 
 #[tokio::test]
@@ -73,16 +62,9 @@ async fn overrun_gets_sigterm_then_sigkill_for_the_whole_group() {
         "budget 0.5 s + grace 0.5 s, took {}",
         out.wall_seconds
     );
-    let bg: u32 = std::fs::read_to_string(dir.path().join("bg.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let bg: u32 = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap().trim().parse().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        !alive(bg),
-        "the background grandchild {bg} must be killed with its group"
-    );
+    assert!(!alive(bg), "the background grandchild {bg} must be killed with its group");
 }
 
 #[tokio::test]
@@ -96,11 +78,7 @@ async fn a_polite_process_stops_at_sigterm() {
 #[tokio::test]
 async fn memory_and_file_size_limits_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = spec(
-        dir.path(),
-        "python3 -c 'x = bytearray(800 * 1024 * 1024); print(len(x))'",
-        30.0,
-    );
+    let mut s = spec(dir.path(), "python3 -c 'x = bytearray(800 * 1024 * 1024); print(len(x))'", 30.0);
     s.memory = Some(300 << 20);
     let out = run(s).await;
     assert_ne!(out.exit, Exit::Code(0), "{out:?}");
@@ -116,14 +94,11 @@ async fn memory_and_file_size_limits_hold() {
 #[tokio::test]
 async fn reports_peak_memory_and_cpu_time() {
     let dir = tempfile::tempdir().unwrap();
-    let cmd = "python3 -c 'x = bytearray(120 * 1024 * 1024); x[::4096] = b\"1\" * len(x[::4096]); s = sum(range(3000000))'";
+    let cmd =
+        "python3 -c 'x = bytearray(120 * 1024 * 1024); x[::4096] = b\"1\" * len(x[::4096]); s = sum(range(3000000))'";
     let out = run(spec(dir.path(), cmd, 30.0)).await;
     assert!(out.succeeded(), "{out:?}");
-    assert!(
-        out.peak_rss_bytes > 100 << 20,
-        "peak rss {}",
-        out.peak_rss_bytes
-    );
+    assert!(out.peak_rss_bytes > 100 << 20, "peak rss {}", out.peak_rss_bytes);
     assert!(out.cpu_seconds > 0.01);
 }
 
@@ -165,10 +140,7 @@ async fn streams_metrics_while_running() {
     let out = LocalExecutor::new(1).run(s, &recorder).await.unwrap();
     assert!(out.succeeded());
     let lines = recorder.lines.lock().unwrap();
-    assert_eq!(
-        lines.iter().map(|l| l.step.unwrap()).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4]
-    );
+    assert_eq!(lines.iter().map(|l| l.step.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert_eq!(lines[3].values, vec![("loss".to_string(), 0.4)]);
     let handle = recorder.handle.lock().unwrap().unwrap();
     assert!(handle.pid > 0 && handle.start_ticks > 0);
@@ -189,24 +161,10 @@ fn leftover_groups_are_killed_only_if_they_are_the_same_process() {
     let mut child = cmd.spawn().unwrap();
     let pid = child.id();
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ticks: u64 = ticks[ticks.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        !kill_leftover(ProcessHandle {
-            pid,
-            start_ticks: ticks + 1
-        }),
-        "a reused pid must be left alone"
-    );
+    let ticks: u64 = ticks[ticks.rfind(')').unwrap() + 2..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    assert!(!kill_leftover(ProcessHandle { pid, start_ticks: ticks + 1 }), "a reused pid must be left alone");
     assert!(alive(pid));
-    assert!(kill_leftover(ProcessHandle {
-        pid,
-        start_ticks: ticks
-    }));
+    assert!(kill_leftover(ProcessHandle { pid, start_ticks: ticks }));
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL));

@@ -65,10 +65,7 @@ impl Repo {
             return Err(GitError::NotARepo(path.to_path_buf()));
         }
         let root = PathBuf::from(out.stdout_text().trim());
-        Ok(Repo {
-            root,
-            lock: Arc::new(Mutex::new(())),
-        })
+        Ok(Repo { root, lock: Arc::new(Mutex::new(())) })
     }
 
     pub fn root(&self) -> &Path {
@@ -81,10 +78,7 @@ impl Repo {
         if out.status_ok {
             Ok(out)
         } else {
-            Err(GitError::Failed {
-                args: args.join(" "),
-                stderr: out.stderr_text().trim().to_string(),
-            })
+            Err(GitError::Failed { args: args.join(" "), stderr: out.stderr_text().trim().to_string() })
         }
     }
 
@@ -94,10 +88,7 @@ impl Repo {
 
     /// The commit HEAD points at.
     pub async fn head(&self) -> Result<String> {
-        match self
-            .git(&["rev-parse", "--verify", "-q", "HEAD^{commit}"])
-            .await
-        {
+        match self.git(&["rev-parse", "--verify", "-q", "HEAD^{commit}"]).await {
             Ok(out) => Ok(out.stdout_text().trim().to_string()),
             Err(_) => Err(GitError::NoCommits(self.root.clone())),
         }
@@ -105,31 +96,20 @@ impl Repo {
 
     /// Tracked files with changes not yet committed (staged or not).
     pub async fn uncommitted(&self) -> Result<Vec<String>> {
-        let out = self
-            .git(&["status", "--porcelain=v1", "-z", "--untracked-files=no"])
-            .await?;
-        Ok(out
-            .stdout_text()
-            .split('\0')
-            .filter(|e| e.len() > 3)
-            .map(|e| e[3..].to_string())
-            .collect())
+        let out = self.git(&["status", "--porcelain=v1", "-z", "--untracked-files=no"]).await?;
+        Ok(out.stdout_text().split('\0').filter(|e| e.len() > 3).map(|e| e[3..].to_string()).collect())
     }
 
     /// Checks out `commit` into a new detached worktree at `path`.
     pub async fn add_worktree(&self, path: &Path, commit: &str) -> Result<()> {
         let p = path.to_string_lossy();
-        self.git(&["worktree", "add", "--force", "--detach", "-q", &p, commit])
-            .await
-            .map(drop)
+        self.git(&["worktree", "add", "--force", "--detach", "-q", &p, commit]).await.map(drop)
     }
 
     /// Removes a worktree (whatever it holds) and forgets it.
     pub async fn remove_worktree(&self, path: &Path) -> Result<()> {
         let p = path.to_string_lossy();
-        let removed = self
-            .git(&["worktree", "remove", "--force", "--force", &p])
-            .await;
+        let removed = self.git(&["worktree", "remove", "--force", "--force", &p]).await;
         if removed.is_err() && path.exists() {
             let _ = std::fs::remove_dir_all(path);
         }
@@ -142,14 +122,7 @@ impl Repo {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        match self
-            .git_in(
-                worktree,
-                &["apply", "--whitespace=nowarn", "-"],
-                Some(text.as_bytes()),
-            )
-            .await
-        {
+        match self.git_in(worktree, &["apply", "--whitespace=nowarn", "-"], Some(text.as_bytes())).await {
             Ok(_) => Ok(()),
             Err(GitError::Failed { stderr, .. }) => Err(GitError::Apply(stderr)),
             Err(e) => Err(e),
@@ -160,35 +133,21 @@ impl Repo {
     /// has its own), returning the commit id.
     pub async fn commit_all(&self, worktree: &Path, message: &str) -> Result<String> {
         self.git_in(worktree, &["add", "-A"], None).await?;
-        self.git_in(
-            worktree,
-            &["commit", "-q", "--allow-empty", "--no-verify", "-F", "-"],
-            Some(message.as_bytes()),
-        )
-        .await?;
+        self.git_in(worktree, &["commit", "-q", "--allow-empty", "--no-verify", "-F", "-"], Some(message.as_bytes()))
+            .await?;
         let out = self.git_in(worktree, &["rev-parse", "HEAD"], None).await?;
         Ok(out.stdout_text().trim().to_string())
     }
 
     /// Paths that differ between two commits (both sides of a rename).
     pub async fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>> {
-        let out = self
-            .git(&["diff", "--no-renames", "--name-only", "-z", from, to])
-            .await?;
-        Ok(out
-            .stdout_text()
-            .split('\0')
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect())
+        let out = self.git(&["diff", "--no-renames", "--name-only", "-z", from, to]).await?;
+        Ok(out.stdout_text().split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect())
     }
 
     /// The unified diff between two commits.
     pub async fn diff(&self, from: &str, to: &str) -> Result<String> {
-        Ok(self
-            .git(&["diff", "--no-ext-diff", "--no-color", "--binary", from, to])
-            .await?
-            .stdout_text())
+        Ok(self.git(&["diff", "--no-ext-diff", "--no-color", "--binary", from, to]).await?.stdout_text())
     }
 
     pub async fn update_ref(&self, name: &str, commit: &str) -> Result<()> {
@@ -205,16 +164,12 @@ impl Repo {
 
     /// Creates branch `name` at `commit`; refuses to move an existing branch.
     pub async fn create_branch(&self, name: &str, commit: &str) -> Result<()> {
-        self.git(&["branch", "--no-track", name, commit])
-            .await
-            .map(drop)
+        self.git(&["branch", "--no-track", name, commit]).await.map(drop)
     }
 
     /// Every file in `commit`'s tree.
     pub async fn list_files(&self, commit: &str) -> Result<Vec<TreeFile>> {
-        let out = self
-            .git(&["ls-tree", "-r", "-z", "--full-tree", commit])
-            .await?;
+        let out = self.git(&["ls-tree", "-r", "-z", "--full-tree", commit]).await?;
         Ok(out
             .stdout_text()
             .split('\0')
@@ -222,10 +177,7 @@ impl Repo {
                 let (meta, path) = entry.split_once('\t')?;
                 let mut parts = meta.split(' ');
                 let mode = parts.next()?;
-                (parts.next()? == "blob").then(|| TreeFile {
-                    path: path.to_string(),
-                    executable: mode == "100755",
-                })
+                (parts.next()? == "blob").then(|| TreeFile { path: path.to_string(), executable: mode == "100755" })
             })
             .collect())
     }
@@ -233,20 +185,11 @@ impl Repo {
     /// The contents of `paths` at `commit`, read in one `git cat-file --batch`.
     pub async fn read_files(&self, commit: &str, paths: &[String]) -> Result<Vec<Vec<u8>>> {
         let input: String = paths.iter().map(|p| format!("{commit}:{p}\n")).collect();
-        let out = self
-            .git_in(
-                &self.root.clone(),
-                &["cat-file", "--batch"],
-                Some(input.as_bytes()),
-            )
-            .await?;
+        let out = self.git_in(&self.root.clone(), &["cat-file", "--batch"], Some(input.as_bytes())).await?;
         let mut data = &out.stdout[..];
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let nl = data
-                .iter()
-                .position(|&b| b == b'\n')
-                .ok_or_else(|| short(path))?;
+            let nl = data.iter().position(|&b| b == b'\n').ok_or_else(|| short(path))?;
             let header = String::from_utf8_lossy(&data[..nl]).to_string();
             let size: usize = match header.split(' ').collect::<Vec<_>>()[..] {
                 [_, "blob", size] => size.parse().map_err(|_| short(path))?,
@@ -266,10 +209,7 @@ impl Repo {
 }
 
 fn short(path: &str) -> GitError {
-    GitError::Failed {
-        args: "cat-file --batch".into(),
-        stderr: format!("short output reading {path}"),
-    }
+    GitError::Failed { args: "cat-file --batch".into(), stderr: format!("short output reading {path}") }
 }
 
 struct Output {
@@ -296,11 +236,7 @@ async fn raw(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Output> 
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .env_remove("GIT_INDEX_FILE")
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -321,16 +257,8 @@ async fn raw(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Output> 
         drop(stdin.take());
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let (_, r1, r2) = tokio::join!(
-        feed,
-        stdout.read_to_end(&mut out),
-        stderr.read_to_end(&mut err)
-    );
+    let (_, r1, r2) = tokio::join!(feed, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
     r1.and(r2).map_err(GitError::Missing)?;
     let status = child.wait().await.map_err(GitError::Missing)?;
-    Ok(Output {
-        status_ok: status.success(),
-        stdout: out,
-        stderr: err,
-    })
+    Ok(Output { status_ok: status.success(), stdout: out, stderr: err })
 }

@@ -5,13 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn sh(dir: &Path, script: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
+    let ok = Command::new("sh").arg("-c").arg(script).current_dir(dir).status().unwrap().success();
     assert!(ok, "{script}");
 }
 
@@ -28,10 +22,7 @@ fn recipe() -> tempfile::TempDir {
 #[tokio::test]
 async fn refuses_what_is_not_a_recipe_repository() {
     let plain = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        Repo::open(plain.path()).await,
-        Err(GitError::NotARepo(_))
-    ));
+    assert!(matches!(Repo::open(plain.path()).await, Err(GitError::NotARepo(_))));
     sh(plain.path(), "git init -q");
     let repo = Repo::open(plain.path()).await.unwrap();
     assert!(matches!(repo.head().await, Err(GitError::NoCommits(_))));
@@ -56,34 +47,17 @@ async fn a_trial_is_a_commit_in_its_own_worktree() {
     let wt = dir.path().join(".postdoc/worktrees/t1");
     repo.add_worktree(&wt, &base).await.unwrap();
     std::fs::write(wt.join("recipe.toml"), "lr = 0.01\n").unwrap();
-    let commit = repo
-        .commit_all(&wt, "trial 1: lower lr\n\nPostdoc-Trial: 1")
-        .await
-        .unwrap();
+    let commit = repo.commit_all(&wt, "trial 1: lower lr\n\nPostdoc-Trial: 1").await.unwrap();
     assert_ne!(commit, base);
-    assert_eq!(
-        repo.changed_paths(&base, &commit).await.unwrap(),
-        vec!["recipe.toml"]
-    );
+    assert_eq!(repo.changed_paths(&base, &commit).await.unwrap(), vec!["recipe.toml"]);
     let diff = repo.diff(&base, &commit).await.unwrap();
-    assert!(
-        diff.contains("-lr = 0.1") && diff.contains("+lr = 0.01"),
-        "{diff}"
-    );
+    assert!(diff.contains("-lr = 0.1") && diff.contains("+lr = 0.01"), "{diff}");
 
-    repo.update_ref("refs/postdoc/s/trials/1", &commit)
-        .await
-        .unwrap();
-    assert_eq!(
-        repo.read_ref("refs/postdoc/s/trials/1").await.unwrap(),
-        Some(commit.clone())
-    );
+    repo.update_ref("refs/postdoc/s/trials/1", &commit).await.unwrap();
+    assert_eq!(repo.read_ref("refs/postdoc/s/trials/1").await.unwrap(), Some(commit.clone()));
     assert_eq!(repo.read_ref("refs/postdoc/s/best").await.unwrap(), None);
     repo.create_branch("tuned", &commit).await.unwrap();
-    assert!(
-        repo.create_branch("tuned", &base).await.is_err(),
-        "an existing branch is never moved"
-    );
+    assert!(repo.create_branch("tuned", &base).await.is_err(), "an existing branch is never moved");
 
     // An unchanged trial still gets a commit of its own.
     let wt2 = dir.path().join(".postdoc/worktrees/t2");
@@ -95,10 +69,7 @@ async fn a_trial_is_a_commit_in_its_own_worktree() {
     repo.remove_worktree(&wt).await.unwrap();
     repo.remove_worktree(&wt2).await.unwrap();
     assert!(!wt.exists() && !wt2.exists());
-    assert!(
-        repo.uncommitted().await.unwrap().is_empty(),
-        "the user's checkout is untouched"
-    );
+    assert!(repo.uncommitted().await.unwrap().is_empty(), "the user's checkout is untouched");
 }
 
 #[tokio::test]
@@ -110,10 +81,7 @@ async fn patches_apply_or_explain_why_not() {
     repo.add_worktree(&wt, &base).await.unwrap();
     let good = "--- a/recipe.toml\n+++ b/recipe.toml\n@@ -1 +1 @@\n-lr = 0.1\n+lr = 0.3\n";
     repo.apply_patch(&wt, good).await.unwrap();
-    assert_eq!(
-        std::fs::read_to_string(wt.join("recipe.toml")).unwrap(),
-        "lr = 0.3\n"
-    );
+    assert_eq!(std::fs::read_to_string(wt.join("recipe.toml")).unwrap(), "lr = 0.3\n");
     let stale = "--- a/recipe.toml\n+++ b/recipe.toml\n@@ -1 +1 @@\n-lr = 9\n+lr = 0.3\n";
     match repo.apply_patch(&wt, stale).await {
         Err(GitError::Apply(msg)) => assert!(msg.contains("recipe.toml"), "{msg}"),
@@ -127,21 +95,9 @@ async fn reads_files_from_a_commit() {
     let repo = Repo::open(dir.path()).await.unwrap();
     let base = repo.head().await.unwrap();
     let files = repo.list_files(&base).await.unwrap();
-    assert_eq!(
-        files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
-        vec!["eval.py", "recipe.toml", "run.sh"]
-    );
-    assert!(
-        files
-            .iter()
-            .find(|f| f.path == "run.sh")
-            .unwrap()
-            .executable
-    );
+    assert_eq!(files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), vec!["eval.py", "recipe.toml", "run.sh"]);
+    assert!(files.iter().find(|f| f.path == "run.sh").unwrap().executable);
     let paths = vec!["eval.py".to_string(), "run.sh".to_string()];
     let contents = repo.read_files(&base, &paths).await.unwrap();
-    assert_eq!(
-        contents,
-        vec![b"print(1)\n".to_vec(), b"#!/bin/sh\n".to_vec()]
-    );
+    assert_eq!(contents, vec![b"print(1)\n".to_vec(), b"#!/bin/sh\n".to_vec()]);
 }

@@ -1,8 +1,6 @@
 //! Built-in search specialists: proposers over a surface's typed knobs that need no model.
 
-use postdoc_core::{
-    Edit, KnobSpec, KnobValue, KnobValues, Proposal, ProposalRequest, ProposeError, Specialist,
-};
+use postdoc_core::{Edit, KnobSpec, KnobValue, KnobValues, Proposal, ProposalRequest, ProposeError, Specialist};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -29,10 +27,7 @@ pub struct RandomSearch {
 
 impl RandomSearch {
     pub fn new(name: impl Into<String>, knobs: BTreeMap<String, KnobSpec>) -> RandomSearch {
-        RandomSearch {
-            name: name.into(),
-            knobs,
-        }
+        RandomSearch { name: name.into(), knobs }
     }
 }
 
@@ -46,11 +41,7 @@ pub fn describe_change(before: &KnobValues, after: &KnobValues) -> String {
             None => Some(format!("{k} = {v}")),
         })
         .collect();
-    if parts.is_empty() {
-        "the best recipe's knob values again".into()
-    } else {
-        parts.join(", ")
-    }
+    if parts.is_empty() { "the best recipe's knob values again".into() } else { parts.join(", ") }
 }
 
 #[async_trait::async_trait]
@@ -61,17 +52,10 @@ impl Specialist for RandomSearch {
 
     async fn propose(&self, request: ProposalRequest<'_>) -> Result<Proposal, ProposeError> {
         let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
-        let values: KnobValues = self
-            .knobs
-            .iter()
-            .map(|(k, spec)| (k.clone(), sample(spec, &mut rng)))
-            .collect();
+        let values: KnobValues = self.knobs.iter().map(|(k, spec)| (k.clone(), sample(spec, &mut rng))).collect();
         Ok(Proposal {
             specialist: self.name.clone(),
-            hypothesis: format!(
-                "random search: {}",
-                describe_change(request.best_knobs, &values)
-            ),
+            hypothesis: format!("random search: {}", describe_change(request.best_knobs, &values)),
             expected_delta: None,
             parent: None,
             edit: Edit::Knobs { values },
@@ -92,10 +76,7 @@ mod tests {
             ("steps".to_string(), KnobSpec::Int([10, 20])),
             (
                 "schedule".to_string(),
-                KnobSpec::Choice(vec![
-                    KnobValue::Text("cos".into()),
-                    KnobValue::Text("lin".into()),
-                ]),
+                KnobSpec::Choice(vec![KnobValue::Text("cos".into()), KnobValue::Text("lin".into())]),
             ),
             ("dropout".to_string(), KnobSpec::Float([0.0, 0.5])),
         ])
@@ -116,9 +97,8 @@ mod tests {
     fn log_float_spreads_over_decades() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let spec = KnobSpec::LogFloat([1e-4, 1e-1]);
-        let below_1e3 = (0..1000)
-            .filter(|_| matches!(sample(&spec, &mut rng), KnobValue::Float(x) if x < 1e-3))
-            .count();
+        let below_1e3 =
+            (0..1000).filter(|_| matches!(sample(&spec, &mut rng), KnobValue::Float(x) if x < 1e-3)).count();
         // A third of the log range lies below 1e-3; uniform sampling would put 0.9% there.
         assert!((250..420).contains(&below_1e3), "{below_1e3}");
     }
@@ -126,42 +106,24 @@ mod tests {
     #[tokio::test]
     async fn proposals_are_reproducible_from_the_seed() {
         let rs = RandomSearch::new("optimizer", knobs());
-        let objective = Objective {
-            metric: "acc".into(),
-            direction: Direction::Maximize,
-        };
+        let objective = Objective { metric: "acc".into(), direction: Direction::Maximize };
         let view = LineageView::build("s", &objective, &[], Some("optimizer"));
         let best = KnobValues::from([("steps".to_string(), KnobValue::Int(10))]);
-        let req = |seed| ProposalRequest {
-            seed,
-            view: &view,
-            best_knobs: &best,
-        };
+        let req = |seed| ProposalRequest { seed, view: &view, best_knobs: &best };
         let a = rs.propose(req(1)).await.unwrap();
         assert_eq!(a, rs.propose(req(1)).await.unwrap());
         assert_ne!(a.edit, rs.propose(req(2)).await.unwrap().edit);
-        assert!(
-            a.hypothesis.starts_with("random search: "),
-            "{}",
-            a.hypothesis
-        );
+        assert!(a.hypothesis.starts_with("random search: "), "{}", a.hypothesis);
         assert_eq!(a.specialist, "optimizer");
     }
 
     #[test]
     fn change_descriptions_name_only_what_moves() {
-        let before = KnobValues::from([
-            ("lr".to_string(), KnobValue::Float(0.01)),
-            ("steps".to_string(), KnobValue::Int(10)),
-        ]);
-        let after = KnobValues::from([
-            ("lr".to_string(), KnobValue::Float(0.0031)),
-            ("steps".to_string(), KnobValue::Int(10)),
-        ]);
+        let before =
+            KnobValues::from([("lr".to_string(), KnobValue::Float(0.01)), ("steps".to_string(), KnobValue::Int(10))]);
+        let after =
+            KnobValues::from([("lr".to_string(), KnobValue::Float(0.0031)), ("steps".to_string(), KnobValue::Int(10))]);
         assert_eq!(describe_change(&before, &after), "lr 0.01 -> 0.0031");
-        assert_eq!(
-            describe_change(&after, &after),
-            "the best recipe's knob values again"
-        );
+        assert_eq!(describe_change(&after, &after), "the best recipe's knob values again");
     }
 }

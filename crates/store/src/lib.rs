@@ -9,7 +9,7 @@ mod rows;
 #[doc(hidden)]
 pub mod testing;
 
-use postdoc_core::{Edit, MetricPoint, Proposal, RunRecord, TrialNo, TrialRecord, Verdict};
+use postdoc_core::{MetricPoint, Proposal, RunRecord, TrialNo, TrialRecord, Verdict};
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -59,10 +59,7 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// `url` with any password replaced, for messages.
@@ -71,12 +68,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
                 None => url.to_string(),
             }
         }
@@ -105,6 +97,13 @@ impl Store {
         sqlx::any::install_default_drivers();
         let shown = redact(url);
         let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect {
+                    url: shown.clone(),
+                    reason: format!("cannot create {}: {e}", parent.display()),
+                })?;
+            }
             let sep = if path.contains('?') { '&' } else { '?' };
             (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -123,55 +122,29 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL survives a killed process with every committed transaction intact;
                         // NORMAL skips the fsync per commit that FULL would add.
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
             });
         // One plain connection first: a refused or unknown server fails at once, where the pool
         // would retry until its acquire timeout.
-        let probe = tokio::time::timeout(
-            Duration::from_secs(15),
-            sqlx::AnyConnection::connect(&connect_url),
-        )
-        .await
-        .map_err(|_| StoreError::Connect {
-            url: shown.clone(),
-            reason: "timed out after 15 s".into(),
-        })?
-        .map_err(|e| StoreError::Connect {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
+        let probe = tokio::time::timeout(Duration::from_secs(15), sqlx::AnyConnection::connect(&connect_url))
+            .await
+            .map_err(|_| StoreError::Connect { url: shown.clone(), reason: "timed out after 15 s".into() })?
+            .map_err(|e| StoreError::Connect { url: shown.clone(), reason: e.to_string() })?;
         let _ = probe.close().await;
         let pool = tokio::time::timeout(Duration::from_secs(15), options.connect(&connect_url))
             .await
-            .map_err(|_| StoreError::Connect {
-                url: shown.clone(),
-                reason: "timed out after 15 s".into(),
-            })?
-            .map_err(|e| StoreError::Connect {
-                url: shown.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|_| StoreError::Connect { url: shown.clone(), reason: "timed out after 15 s".into() })?
+            .map_err(|e| StoreError::Connect { url: shown.clone(), reason: e.to_string() })?;
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await
-                .map_err(|e| StoreError::Connect {
-                    url: shown.clone(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| StoreError::Connect { url: shown.clone(), reason: e.to_string() })?;
         }
-        migrator(backend)
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migrate {
-                url: shown,
-                reason: e.to_string(),
-            })?;
+        migrator(backend).run(&pool).await.map_err(|e| StoreError::Migrate { url: shown, reason: e.to_string() })?;
         Ok(Store { pool, backend })
     }
 
@@ -195,16 +168,12 @@ impl Store {
     }
 
     pub async fn study(&self, name: &str) -> Result<StudyRecord> {
-        self.find_study(name)
-            .await?
-            .ok_or_else(|| StoreError::NoStudy(name.to_string()))
+        self.find_study(name).await?.ok_or_else(|| StoreError::NoStudy(name.to_string()))
     }
 
     pub async fn studies(&self) -> Result<Vec<StudyRecord>> {
-        let rows = sqlx::query("SELECT * FROM studies ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("list studies"))?;
+        let rows =
+            sqlx::query("SELECT * FROM studies ORDER BY id").fetch_all(&self.pool).await.map_err(q("list studies"))?;
         rows.iter().map(rows::study).collect()
     }
 
@@ -229,33 +198,44 @@ impl Store {
         let event = serde_json::json!({"name": study.name, "recipe": study.recipe, "base_commit": study.base_commit});
         append(&mut tx, id, None, "study_created", &event).await?;
         tx.commit().await.map_err(q("commit"))?;
-        Ok(StudyRecord {
-            id,
-            ..study.clone()
-        })
+        Ok(StudyRecord { id, ..study.clone() })
+    }
+
+    /// Moves a study that has no usable baseline yet onto a new starting commit (the researcher
+    /// fixed the recipe after its baseline failed).
+    pub async fn rebase_study(&self, study: &StudyRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        sqlx::query(
+            "UPDATE studies SET base_commit = $1, manifest = $2, comparability = $3, protected_hash = $4 WHERE id = $5",
+        )
+        .bind(&study.base_commit)
+        .bind(&study.manifest)
+        .bind(&study.comparability)
+        .bind(&study.protected_hash)
+        .bind(study.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("rebase study"))?;
+        let event = serde_json::json!({"base_commit": study.base_commit, "protected_hash": study.protected_hash});
+        append(&mut tx, study.id, None, "rebased", &event).await?;
+        tx.commit().await.map_err(q("commit"))
     }
 
     // ---- leases ----
 
     pub async fn lease(&self, study: i64) -> Result<Option<Lease>> {
-        let row =
-            sqlx::query("SELECT owner, host, pid, heartbeat_ms FROM leases WHERE study_id = $1")
-                .bind(study)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(q("read lease"))?;
+        let row = sqlx::query("SELECT owner, host, pid, heartbeat_ms FROM leases WHERE study_id = $1")
+            .bind(study)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read lease"))?;
         row.map(|r| rows::lease(&r)).transpose()
     }
 
     /// Takes the study's lease if nobody holds it, or if it is still held as `previous` (the
     /// caller has decided that holder is gone). Returns whether it was taken; atomic on both
     /// backends.
-    pub async fn take_lease(
-        &self,
-        study: i64,
-        me: &Lease,
-        previous: Option<&Lease>,
-    ) -> Result<bool> {
+    pub async fn take_lease(&self, study: i64, me: &Lease, previous: Option<&Lease>) -> Result<bool> {
         let taken = match previous {
             None => sqlx::query(
                 "INSERT INTO leases (study_id, owner, host, pid, heartbeat_ms) VALUES ($1, $2, $3, $4, $5)
@@ -291,15 +271,14 @@ impl Store {
 
     /// Renews the lease; false if someone else holds it now.
     pub async fn heartbeat(&self, study: i64, owner: &str) -> Result<bool> {
-        let n =
-            sqlx::query("UPDATE leases SET heartbeat_ms = $1 WHERE study_id = $2 AND owner = $3")
-                .bind(now_ms())
-                .bind(study)
-                .bind(owner)
-                .execute(&self.pool)
-                .await
-                .map_err(q("heartbeat"))?
-                .rows_affected();
+        let n = sqlx::query("UPDATE leases SET heartbeat_ms = $1 WHERE study_id = $2 AND owner = $3")
+            .bind(now_ms())
+            .bind(study)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(q("heartbeat"))?
+            .rows_affected();
         Ok(n == 1)
     }
 
@@ -316,38 +295,37 @@ impl Store {
     // ---- events ----
 
     /// Records an event that changes no table (a session starting, setup finishing, ...).
-    pub async fn record_event(
-        &self,
-        study: i64,
-        trial: Option<TrialNo>,
-        kind: &str,
-        payload: &Value,
-    ) -> Result<()> {
+    pub async fn record_event(&self, study: i64, trial: Option<TrialNo>, kind: &str, payload: &Value) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
         append(&mut tx, study, trial, kind, payload).await?;
         tx.commit().await.map_err(q("commit"))
     }
 
     pub async fn events(&self, study: i64, trial: Option<TrialNo>) -> Result<Vec<EventRecord>> {
-        let rows = match trial {
-            Some(t) => sqlx::query("SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 AND trial = $2 ORDER BY id")
+        let rows =
+            match trial {
+                Some(t) => sqlx::query(
+                    "SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 AND trial = $2 ORDER BY id",
+                )
                 .bind(study)
                 .bind(t as i64)
                 .fetch_all(&self.pool)
                 .await,
-            None => sqlx::query("SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 ORDER BY id")
-                .bind(study)
-                .fetch_all(&self.pool)
-                .await,
-        }
-        .map_err(q("read events"))?;
+                None => {
+                    sqlx::query("SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 ORDER BY id")
+                        .bind(study)
+                        .fetch_all(&self.pool)
+                        .await
+                }
+            }
+            .map_err(q("read events"))?;
         rows.iter().map(rows::event).collect()
     }
 
     // ---- trials ----
 
-    /// Records a proposal as a new trial and returns its number. The baseline (an `Unchanged`
-    /// edit with no parent) is trial 0; every other trial takes the next number.
+    /// Records a proposal as a new trial and returns its number: 0 for a study's first trial,
+    /// then counting up.
     pub async fn propose(
         &self,
         study: i64,
@@ -356,18 +334,13 @@ impl Store {
         retry_of: Option<TrialNo>,
     ) -> Result<TrialNo> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
-        let next: i64 =
-            if parent.is_none() && proposal.edit == Edit::Unchanged && retry_of.is_none() {
-                0
-            } else {
-                sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study_id = $1")
-                    .bind(study)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(q("next trial number"))?
-                    .try_get(0)
-                    .map_err(q("next trial number"))?
-            };
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = $1")
+            .bind(study)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("next trial number"))?
+            .try_get(0)
+            .map_err(q("next trial number"))?;
         let edit = serde_json::to_string(&proposal.edit).expect("edits serialize");
         sqlx::query(
             "INSERT INTO trials (study_id, number, parent, retry_of, specialist, hypothesis, expected_delta, edit, status, created_ms)
@@ -385,8 +358,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(q("insert trial"))?;
-        let payload =
-            serde_json::json!({"proposal": proposal, "parent": parent, "retry_of": retry_of});
+        let payload = serde_json::json!({"proposal": proposal, "parent": parent, "retry_of": retry_of});
         append(&mut tx, study, Some(next as TrialNo), "proposed", &payload).await?;
         tx.commit().await.map_err(q("commit"))?;
         Ok(next as TrialNo)
@@ -404,14 +376,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(q("start trial"))?;
-        append(
-            &mut tx,
-            study,
-            Some(trial),
-            "started",
-            &serde_json::json!({"commit": commit}),
-        )
-        .await?;
+        append(&mut tx, study, Some(trial), "started", &serde_json::json!({"commit": commit})).await?;
         tx.commit().await.map_err(q("commit"))
     }
 
@@ -474,12 +439,7 @@ impl Store {
     }
 
     /// Appends live metric points (not events: curves are append-only data of their own).
-    pub async fn record_metrics(
-        &self,
-        study: i64,
-        trial: TrialNo,
-        points: &[MetricPoint],
-    ) -> Result<()> {
+    pub async fn record_metrics(&self, study: i64, trial: TrialNo, points: &[MetricPoint]) -> Result<()> {
         if points.is_empty() {
             return Ok(());
         }
@@ -523,14 +483,8 @@ impl Store {
                 detail: format!("trial {trial} is missing or already finished"),
             });
         }
-        append(
-            &mut tx,
-            study,
-            Some(trial),
-            "finished",
-            &serde_json::to_value(verdict).expect("verdicts serialize"),
-        )
-        .await?;
+        append(&mut tx, study, Some(trial), "finished", &serde_json::to_value(verdict).expect("verdicts serialize"))
+            .await?;
         tx.commit().await.map_err(q("commit"))
     }
 
@@ -579,32 +533,25 @@ async fn append(
     kind: &str,
     payload: &Value,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO events (study_id, trial, kind, payload, at_ms) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(study)
-    .bind(trial.map(|t| t as i64))
-    .bind(kind)
-    .bind(payload.to_string())
-    .bind(now_ms())
-    .execute(conn)
-    .await
-    .map_err(q("append event"))?;
+    sqlx::query("INSERT INTO events (study_id, trial, kind, payload, at_ms) VALUES ($1, $2, $3, $4, $5)")
+        .bind(study)
+        .bind(trial.map(|t| t as i64))
+        .bind(kind)
+        .bind(payload.to_string())
+        .bind(now_ms())
+        .execute(conn)
+        .await
+        .map_err(q("append event"))?;
     Ok(())
 }
 
-async fn runs_in(
-    conn: &mut sqlx::AnyConnection,
-    study: i64,
-    trial: TrialNo,
-) -> Result<Vec<RunRecord>> {
-    let rows: Vec<AnyRow> =
-        sqlx::query("SELECT * FROM runs WHERE study_id = $1 AND trial = $2 ORDER BY idx")
-            .bind(study)
-            .bind(trial as i64)
-            .fetch_all(conn)
-            .await
-            .map_err(q("read runs"))?;
+async fn runs_in(conn: &mut sqlx::AnyConnection, study: i64, trial: TrialNo) -> Result<Vec<RunRecord>> {
+    let rows: Vec<AnyRow> = sqlx::query("SELECT * FROM runs WHERE study_id = $1 AND trial = $2 ORDER BY idx")
+        .bind(study)
+        .bind(trial as i64)
+        .fetch_all(conn)
+        .await
+        .map_err(q("read runs"))?;
     rows.iter().map(rows::run).collect()
 }
 
@@ -632,10 +579,7 @@ impl Aggregate {
         }
         Aggregate {
             score: mean(&run_scores),
-            scores: by_metric
-                .into_iter()
-                .filter_map(|(k, v)| mean(&v).map(|m| (k, m)))
-                .collect(),
+            scores: by_metric.into_iter().filter_map(|(k, v)| mean(&v).map(|m| (k, m))).collect(),
             run_scores,
             train_seconds: runs.iter().map(|r| r.train_seconds).sum(),
             eval_seconds: runs.iter().map(|r| r.eval_seconds).sum(),

@@ -43,15 +43,11 @@ fn get<'r, T>(row: &'r AnyRow, col: &'static str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get(col)
-        .map_err(|source| StoreError::Query { what: col, source })
+    row.try_get(col).map_err(|source| StoreError::Query { what: col, source })
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
 }
 
 pub(crate) fn study(r: &AnyRow) -> Result<StudyRecord> {
@@ -101,19 +97,12 @@ pub(crate) fn trial(r: &AnyRow) -> Result<TrialRecord> {
         hypothesis: get(r, "hypothesis")?,
         expected_delta: get(r, "expected_delta")?,
         edit: json::<Edit>(&edit, "trial edit")?,
-        status: TrialStatus::parse(&status).ok_or(StoreError::Corrupt {
-            what: "trial status",
-            detail: status.clone(),
-        })?,
+        status: TrialStatus::parse(&status)
+            .ok_or(StoreError::Corrupt { what: "trial status", detail: status.clone() })?,
         commit: get(r, "commit_sha")?,
         patch: get(r, "patch")?,
         label: label
-            .map(|l| {
-                l.parse::<Label>().map_err(|detail| StoreError::Corrupt {
-                    what: "trial label",
-                    detail,
-                })
-            })
+            .map(|l| l.parse::<Label>().map_err(|detail| StoreError::Corrupt { what: "trial label", detail }))
             .transpose()?,
         reason: get(r, "reason")?,
         score: get(r, "score")?,
@@ -137,10 +126,8 @@ pub(crate) fn run(r: &AnyRow) -> Result<RunRecord> {
     let findings: String = get(r, "findings")?;
     Ok(RunRecord {
         idx: get::<i64>(r, "idx")? as u32,
-        purpose: RunPurpose::parse(&purpose).ok_or(StoreError::Corrupt {
-            what: "run purpose",
-            detail: purpose.clone(),
-        })?,
+        purpose: RunPurpose::parse(&purpose)
+            .ok_or(StoreError::Corrupt { what: "run purpose", detail: purpose.clone() })?,
         seed: get::<i64>(r, "seed")? as u64,
         exit_code: get::<Option<i64>>(r, "exit_code")?.map(|c| c as i32),
         signal: get::<Option<i64>>(r, "signal")?.map(|c| c as i32),

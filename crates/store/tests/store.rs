@@ -1,8 +1,7 @@
 //! One suite, run against both backends: an SQLite file and a real PostgreSQL server.
 
 use postdoc_core::{
-    Edit, Finding, KnobValue, Label, MetricPoint, Proposal, RunPurpose, RunRecord, TrialStatus,
-    Verdict,
+    Edit, Finding, KnobValue, Label, MetricPoint, Proposal, RunPurpose, RunRecord, TrialStatus, Verdict,
 };
 use postdoc_store::{Lease, Store, StoreError, StudyRecord, now_ms, testing};
 use std::collections::BTreeMap;
@@ -65,11 +64,7 @@ fn proposal(hypothesis: &str, edit: Edit) -> Proposal {
 fn run(idx: u32, score: Option<f64>) -> RunRecord {
     RunRecord {
         idx,
-        purpose: if idx == 0 {
-            RunPurpose::Screen
-        } else {
-            RunPurpose::Confirm
-        },
+        purpose: if idx == 0 { RunPurpose::Screen } else { RunPurpose::Confirm },
         seed: 100 + idx as u64,
         exit_code: Some(0),
         signal: None,
@@ -84,10 +79,7 @@ fn run(idx: u32, score: Option<f64>) -> RunRecord {
             .map(|s| BTreeMap::from([("accuracy".to_string(), s), ("loss".to_string(), 1.0 - s)]))
             .unwrap_or_default(),
         findings: if score.is_none() {
-            vec![Finding::Crash {
-                reason: "exit 1".into(),
-                excerpt: "boom".into(),
-            }]
+            vec![Finding::Crash { reason: "exit 1".into(), excerpt: "boom".into() }]
         } else {
             vec![]
         },
@@ -103,52 +95,26 @@ async fn studies_are_unique_by_name(store: Store) {
     assert!(a.id > 0);
     assert_eq!(store.find_study("alpha").await.unwrap(), Some(a.clone()));
     assert!(store.find_study("beta").await.unwrap().is_none());
-    assert!(matches!(
-        store.study("beta").await,
-        Err(StoreError::NoStudy(_))
-    ));
-    assert!(
-        store.create_study(&study("alpha")).await.is_err(),
-        "a second study of the same name must be refused"
-    );
+    assert!(matches!(store.study("beta").await, Err(StoreError::NoStudy(_))));
+    assert!(store.create_study(&study("alpha")).await.is_err(), "a second study of the same name must be refused");
     store.create_study(&study("beta")).await.unwrap();
     assert_eq!(
-        store
-            .studies()
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>(),
+        store.studies().await.unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         vec!["alpha", "beta"]
     );
 }
 
 async fn a_trial_goes_through_its_life(store: Store) {
     let s = store.create_study(&study("life")).await.unwrap();
-    let base = store
-        .propose(s.id, &proposal("baseline", Edit::Unchanged), None, None)
-        .await
-        .unwrap();
+    let base = store.propose(s.id, &proposal("baseline", Edit::Unchanged), None, None).await.unwrap();
     assert_eq!(base, 0);
-    let knobs = Edit::Knobs {
-        values: [("lr".to_string(), KnobValue::Float(0.01))].into(),
-    };
-    let n = store
-        .propose(s.id, &proposal("lower lr", knobs.clone()), Some(0), None)
-        .await
-        .unwrap();
+    let knobs = Edit::Knobs { values: [("lr".to_string(), KnobValue::Float(0.01))].into() };
+    let n = store.propose(s.id, &proposal("lower lr", knobs.clone()), Some(0), None).await.unwrap();
     assert_eq!(n, 1);
     let t = store.trial(&s, 1).await.unwrap();
-    assert_eq!(
-        (t.status, t.parent, t.edit.clone()),
-        (TrialStatus::Proposed, Some(0), knobs)
-    );
+    assert_eq!((t.status, t.parent, t.edit.clone()), (TrialStatus::Proposed, Some(0), knobs));
 
-    store
-        .start(s.id, 1, "deadbeef", "diff --git a/recipe.toml")
-        .await
-        .unwrap();
+    store.start(s.id, 1, "deadbeef", "diff --git a/recipe.toml").await.unwrap();
     store.record_run(s.id, 1, &run(0, Some(0.5))).await.unwrap();
     store.record_run(s.id, 1, &run(1, Some(0.7))).await.unwrap();
     store.record_run(s.id, 1, &run(2, None)).await.unwrap();
@@ -158,77 +124,32 @@ async fn a_trial_goes_through_its_life(store: Store) {
     assert!((t.score.unwrap() - 0.6).abs() < 1e-12);
     assert!((t.scores["loss"] - 0.4).abs() < 1e-12);
     assert_eq!(t.run_scores, vec![0.5, 0.7]);
-    assert!(
-        (t.train_seconds - 6.0).abs() < 1e-12,
-        "costs add up over every run, failed ones too"
-    );
+    assert!((t.train_seconds - 6.0).abs() < 1e-12, "costs add up over every run, failed ones too");
     assert_eq!(t.peak_rss_bytes, Some(3000));
 
-    let verdict = Verdict {
-        label: Label::Keep,
-        reason: "beats the best".into(),
-        excerpt: None,
-    };
+    let verdict = Verdict { label: Label::Keep, reason: "beats the best".into(), excerpt: None };
     store.finish(s.id, 1, &verdict).await.unwrap();
     let t = store.trial(&s, 1).await.unwrap();
-    assert_eq!(
-        (t.status, t.label, t.commit.as_deref()),
-        (TrialStatus::Finished, Some(Label::Keep), Some("deadbeef"))
-    );
+    assert_eq!((t.status, t.label, t.commit.as_deref()), (TrialStatus::Finished, Some(Label::Keep), Some("deadbeef")));
     assert_eq!(t.patch.as_deref(), Some("diff --git a/recipe.toml"));
 
     let runs = store.runs(s.id, 1).await.unwrap();
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[2].findings, run(2, None).findings);
 
-    let kinds: Vec<String> = store
-        .events(s.id, Some(1))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            "proposed",
-            "started",
-            "run_finished",
-            "run_finished",
-            "run_finished",
-            "finished"
-        ]
-    );
+    let kinds: Vec<String> = store.events(s.id, Some(1)).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec!["proposed", "started", "run_finished", "run_finished", "run_finished", "finished"]);
     let all = store.events(s.id, None).await.unwrap();
     assert_eq!(all[0].kind, "study_created");
-    assert!(
-        all.windows(2).all(|w| w[0].id < w[1].id),
-        "events keep their order"
-    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "events keep their order");
 }
 
 async fn a_trial_finishes_once(store: Store) {
     let s = store.create_study(&study("once")).await.unwrap();
-    let n = store
-        .propose(
-            s.id,
-            &proposal("x", Edit::Patch { diff: "d".into() }),
-            Some(0),
-            None,
-        )
-        .await
-        .unwrap();
-    let v = Verdict {
-        label: Label::Crash,
-        reason: "exit 1".into(),
-        excerpt: Some("Traceback".into()),
-    };
+    let n = store.propose(s.id, &proposal("x", Edit::Patch { diff: "d".into() }), Some(0), None).await.unwrap();
+    let v = Verdict { label: Label::Crash, reason: "exit 1".into(), excerpt: Some("Traceback".into()) };
     store.finish(s.id, n, &v).await.unwrap();
-    let again = Verdict {
-        label: Label::Keep,
-        reason: "second verdict".into(),
-        excerpt: None,
-    };
+    let again = Verdict { label: Label::Keep, reason: "second verdict".into(), excerpt: None };
     assert!(store.finish(s.id, n, &again).await.is_err());
     let t = store.trial(&s, n).await.unwrap();
     assert_eq!(
@@ -236,65 +157,32 @@ async fn a_trial_finishes_once(store: Store) {
         (Some(Label::Crash), Some("Traceback")),
         "the first verdict stands"
     );
-    assert!(matches!(
-        store.trial(&s, 99).await,
-        Err(StoreError::NoTrial(_, 99))
-    ));
+    assert!(matches!(store.trial(&s, 99).await, Err(StoreError::NoTrial(_, 99))));
 }
 
 async fn leases_exclude_a_second_driver(store: Store) {
     let s = store.create_study(&study("lease")).await.unwrap();
-    let me = Lease {
-        owner: "host:1".into(),
-        host: "host".into(),
-        pid: 1,
-        heartbeat_ms: 10,
-    };
-    let other = Lease {
-        owner: "host:2".into(),
-        host: "host".into(),
-        pid: 2,
-        heartbeat_ms: 20,
-    };
+    let me = Lease { owner: "host:1".into(), host: "host".into(), pid: 1, heartbeat_ms: 10 };
+    let other = Lease { owner: "host:2".into(), host: "host".into(), pid: 2, heartbeat_ms: 20 };
     assert!(store.take_lease(s.id, &me, None).await.unwrap());
+    assert!(!store.take_lease(s.id, &other, None).await.unwrap(), "a held lease cannot be taken");
+    let stale_guess = Lease { heartbeat_ms: 9, ..me.clone() };
     assert!(
-        !store.take_lease(s.id, &other, None).await.unwrap(),
-        "a held lease cannot be taken"
-    );
-    let stale_guess = Lease {
-        heartbeat_ms: 9,
-        ..me.clone()
-    };
-    assert!(
-        !store
-            .take_lease(s.id, &other, Some(&stale_guess))
-            .await
-            .unwrap(),
+        !store.take_lease(s.id, &other, Some(&stale_guess)).await.unwrap(),
         "take-over must name the current holder"
     );
     assert!(store.heartbeat(s.id, "host:1").await.unwrap());
     let current = store.lease(s.id).await.unwrap().unwrap();
     assert!(current.heartbeat_ms > 10);
-    assert!(
-        store
-            .take_lease(s.id, &other, Some(&current))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store.heartbeat(s.id, "host:1").await.unwrap(),
-        "the old holder learns it lost the lease"
-    );
+    assert!(store.take_lease(s.id, &other, Some(&current)).await.unwrap());
+    assert!(!store.heartbeat(s.id, "host:1").await.unwrap(), "the old holder learns it lost the lease");
     store.release_lease(s.id, "host:2").await.unwrap();
     assert!(store.lease(s.id).await.unwrap().is_none());
 }
 
 async fn metrics_round_trip(store: Store) {
     let s = store.create_study(&study("metrics")).await.unwrap();
-    let n = store
-        .propose(s.id, &proposal("x", Edit::Unchanged), Some(0), None)
-        .await
-        .unwrap();
+    let n = store.propose(s.id, &proposal("x", Edit::Unchanged), Some(0), None).await.unwrap();
     let points: Vec<MetricPoint> = (0..5)
         .map(|i| MetricPoint {
             run_idx: 0,
@@ -316,33 +204,22 @@ async fn reopening_keeps_the_lineage() {
     store.create_study(&study("kept")).await.unwrap();
     store.close().await;
     let store = Store::open(&url).await.unwrap();
-    assert!(store.find_study("kept").await.unwrap().is_some());
+    let mut s = store.find_study("kept").await.unwrap().unwrap();
+    s.base_commit = "fedcba".into();
+    store.rebase_study(&s).await.unwrap();
+    assert_eq!(store.study("kept").await.unwrap().base_commit, "fedcba");
+    assert_eq!(store.events(s.id, None).await.unwrap().last().unwrap().kind, "rebased");
 }
 
 #[tokio::test]
 async fn unreachable_or_malformed_urls_fail_clearly() {
-    let err = Store::open("postgres://nobody:secret@127.0.0.1:1/none")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("cannot open the lineage store at postgres://nobody:***@127.0.0.1:1/none"),
-        "{err}"
-    );
+    let err = Store::open("postgres://nobody:secret@127.0.0.1:1/none").await.unwrap_err().to_string();
+    assert!(err.starts_with("cannot open the lineage store at postgres://nobody:***@127.0.0.1:1/none"), "{err}");
     assert!(!err.contains("secret"), "passwords never reach messages");
     let err = Store::open("mysql://x").await.unwrap_err().to_string();
-    assert!(
-        err.contains("must start with sqlite:// or postgres://"),
-        "{err}"
-    );
-    let err = Store::open("sqlite:///nonexistent-dir/x/y.db")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("cannot open the lineage store at sqlite:///nonexistent-dir/x/y.db"),
-        "{err}"
-    );
+    assert!(err.contains("must start with sqlite:// or postgres://"), "{err}");
+    let err = Store::open("sqlite:///dev/null/x/y.db").await.unwrap_err().to_string();
+    assert!(err.starts_with("cannot open the lineage store at sqlite:///dev/null/x/y.db"), "{err}");
 }
 
 #[test]

@@ -1,13 +1,7 @@
 use super::*;
 use crate::knob::KnobValue;
 
-fn trial(
-    number: u64,
-    parent: Option<u64>,
-    specialist: &str,
-    label: Option<Label>,
-    score: Option<f64>,
-) -> TrialRecord {
+fn trial(number: u64, parent: Option<u64>, specialist: &str, label: Option<Label>, score: Option<f64>) -> TrialRecord {
     TrialRecord {
         number,
         parent,
@@ -15,14 +9,8 @@ fn trial(
         specialist: specialist.into(),
         hypothesis: format!("idea {number}"),
         expected_delta: None,
-        edit: Edit::Knobs {
-            values: [("lr".to_string(), KnobValue::Float(0.01))].into(),
-        },
-        status: if label.is_some() {
-            TrialStatus::Finished
-        } else {
-            TrialStatus::Running
-        },
+        edit: Edit::Knobs { values: [("lr".to_string(), KnobValue::Float(0.01))].into() },
+        status: if label.is_some() { TrialStatus::Finished } else { TrialStatus::Running },
         commit: None,
         patch: None,
         label,
@@ -43,19 +31,15 @@ fn trial(
 }
 
 fn objective() -> Objective {
-    Objective {
-        metric: "accuracy".into(),
-        direction: Direction::Maximize,
-    }
+    Objective { metric: "accuracy".into(), direction: Direction::Maximize }
 }
 
 fn study() -> Vec<TrialRecord> {
-    let mut baseline = trial(0, None, "baseline", Some(Label::Keep), Some(0.30));
+    let mut baseline = trial(0, None, crate::trial::BASELINE_SPECIALIST, Some(Label::Keep), Some(0.30));
     baseline.run_scores = vec![0.29, 0.30, 0.31];
     baseline.runs = 3;
     let mut crashed = trial(4, Some(3), "opt", Some(Label::Crash), None);
-    crashed.log_excerpt =
-        Some("Traceback (most recent call last):\nZeroDivisionError: division by zero".into());
+    crashed.log_excerpt = Some("Traceback (most recent call last):\nZeroDivisionError: division by zero".into());
     vec![
         baseline,
         trial(1, Some(0), "opt", Some(Label::Discard), Some(0.28)),
@@ -71,22 +55,10 @@ fn study() -> Vec<TrialRecord> {
 fn view_finds_best_ancestry_and_children() {
     let v = LineageView::build("tiny", &objective(), &study(), None);
     assert_eq!(v.best.as_ref().map(|b| b.number), Some(3));
-    assert_eq!(
-        v.ancestry.iter().map(|t| t.number).collect::<Vec<_>>(),
-        vec![0, 2, 3]
-    );
+    assert_eq!(v.ancestry.iter().map(|t| t.number).collect::<Vec<_>>(), vec![0, 2, 3]);
     // Failures stay visible to the next proposer; infrastructure faults do not.
-    assert_eq!(
-        v.children_of_best
-            .iter()
-            .map(|t| t.number)
-            .collect::<Vec<_>>(),
-        vec![4, 6]
-    );
-    assert_eq!(
-        v.leaderboard.iter().map(|t| t.number).collect::<Vec<_>>(),
-        vec![3, 2, 0]
-    );
+    assert_eq!(v.children_of_best.iter().map(|t| t.number).collect::<Vec<_>>(), vec![4, 6]);
+    assert_eq!(v.leaderboard.iter().map(|t| t.number).collect::<Vec<_>>(), vec![3, 2, 0]);
     assert_eq!(v.recent[0].number, 6, "running trials come first");
     assert_eq!(v.label_counts[&Label::Keep], 2);
     assert!((v.noise.sigma - 0.01).abs() < 1e-9);
@@ -95,10 +67,7 @@ fn view_finds_best_ancestry_and_children() {
 
 #[test]
 fn minimize_ranks_low_scores_first() {
-    let objective = Objective {
-        metric: "loss".into(),
-        direction: Direction::Minimize,
-    };
+    let objective = Objective { metric: "loss".into(), direction: Direction::Minimize };
     let v = LineageView::build("tiny", &objective, &study(), None);
     assert_eq!(v.leaderboard[0].number, 0);
 }
@@ -110,17 +79,9 @@ fn saturation_after_five_trials_without_progress() {
         trials.push(trial(n, Some(3), "data", Some(Label::Discard), Some(0.45)));
     }
     let v = LineageView::build("tiny", &objective(), &trials, Some("data"));
-    assert!(
-        v.saturation
-            .as_deref()
-            .unwrap()
-            .contains("trials 10, 11, 12, 13, 14")
-    );
+    assert!(v.saturation.as_deref().unwrap().contains("trials 10, 11, 12, 13, 14"));
     let v = LineageView::build("tiny", &objective(), &trials, Some("opt"));
-    assert!(
-        v.saturation.is_none(),
-        "opt has fewer than five finished trials since it last kept one"
-    );
+    assert!(v.saturation.is_none(), "opt has fewer than five finished trials since it last kept one");
 }
 
 #[test]

@@ -57,10 +57,9 @@ fn good_manifest_parses() {
 
 #[test]
 fn defaults_apply_when_sections_are_left_out() {
-    let text = GOOD.replace("[noise]\nbaseline_repeats = 3\nconfirm_seeds = 2\n", "").replace(
-        "budget = { max_trials = 20, wall_clock = \"1h\", compute_seconds = 900 }\nparallel = 2\n",
-        "",
-    );
+    let text = GOOD
+        .replace("[noise]\nbaseline_repeats = 3\nconfirm_seeds = 2\n", "")
+        .replace("budget = { max_trials = 20, wall_clock = \"1h\", compute_seconds = 900 }\nparallel = 2\n", "");
     let m = Manifest::parse(&text, "postdoc.toml").unwrap();
     assert_eq!(m.noise, NoiseSpec::default());
     assert_eq!(m.study.budget.max_trials, DEFAULT_MAX_TRIALS);
@@ -74,11 +73,7 @@ fn errors_name_file_line_and_key() {
         "paralel = 2",
         "postdoc.toml:6:1: study.paralel: unknown field `paralel`, expected one of `name`, `objective`, `budget`, `parallel`, `seed`",
     );
-    check(
-        "parallel = 2",
-        "parallel = 0",
-        "postdoc.toml:6:12: study.parallel: parallel must be at least 1",
-    );
+    check("parallel = 2", "parallel = 0", "postdoc.toml:6:12: study.parallel: parallel must be at least 1");
     check(
         "seconds = 90,",
         "seconds = \"soon\",",
@@ -124,20 +119,12 @@ fn errors_name_file_line_and_key() {
         "protected = []",
         "postdoc.toml:18:13: evaluate.protected: list the evaluator's files (and its data): the evaluator runs only from a pristine copy of them",
     );
-    check(
-        "[run]\ncommand = \"python3 train.py\"\n",
-        "[run]\n",
-        "postdoc.toml:11:1: run: missing field `command`",
-    );
+    check("[run]\ncommand = \"python3 train.py\"\n", "[run]\n", "postdoc.toml:11:1: run: missing field `command`");
 }
 
 #[test]
 fn syntax_errors_point_at_the_line() {
-    let err = Manifest::parse(
-        "[study]\nname = \"x\"\nobjective = {\n",
-        "recipe/postdoc.toml",
-    )
-    .unwrap_err();
+    let err = Manifest::parse("[study]\nname = \"x\"\nobjective = {\n", "recipe/postdoc.toml").unwrap_err();
     assert_eq!(err.file, "recipe/postdoc.toml");
     assert_eq!(err.line, 3);
     assert!(err.key.is_empty());
@@ -147,10 +134,7 @@ fn syntax_errors_point_at_the_line() {
 fn a_missing_specialist_is_explained() {
     let text = GOOD.split("[[specialist]]").next().unwrap();
     let err = Manifest::parse(text, "postdoc.toml").unwrap_err();
-    assert!(
-        err.message.contains("no [[specialist]] is declared"),
-        "{err}"
-    );
+    assert!(err.message.contains("no [[specialist]] is declared"), "{err}");
 }
 
 #[test]

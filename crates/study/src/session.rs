@@ -1,0 +1,664 @@
+//! A session: one `postdoc run` of a study. It opens or resumes the study, recovers what a killed
+//! session left, runs setup and the baseline, then keeps the executor's slots busy with trials
+//! until a budget is spent or it is told to stop.
+
+use crate::layout::Layout;
+use crate::recipe::Recipe;
+use crate::summary::active_seconds;
+use crate::trial;
+use crate::{StudyError, knobs_file};
+use postdoc_core::lineage::{baseline, current_best};
+use postdoc_core::{
+    BASELINE_SPECIALIST, Edit, Finding, Label, LineageView, PathSet, Proposal, ProposalRequest, ProposeError,
+    Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
+};
+use postdoc_eval::{Pristine, ProtectedFile};
+use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
+use postdoc_search::RandomSearch;
+use postdoc_store::{Lease, Store, StudyRecord, now_ms};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinSet;
+
+/// How often the lease is renewed; a lease older than [`LEASE_STALE`] may be taken over.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const LEASE_STALE: Duration = Duration::from_secs(30);
+/// An infrastructure fault is retried this many times before the proposal is given up.
+const MAX_RETRIES: usize = 2;
+
+/// What the researcher may override from the command line.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    pub max_trials: Option<u64>,
+    pub parallel: Option<usize>,
+    /// Between SIGTERM and SIGKILL at a budget's end.
+    pub grace: Option<Duration>,
+    /// Specialists that replace the manifest's of the same name (tests, embedding programs).
+    pub specialists: Vec<Arc<dyn Specialist>>,
+}
+
+/// What the loop tells whoever watches it.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Note(String),
+    TrialStarted { number: TrialNo, specialist: String, hypothesis: String },
+    RunStarted { number: TrialNo, run: u32, seed: u64, purpose: &'static str },
+    TrialFinished(Box<TrialRecord>),
+}
+
+pub trait Reporter: Send + Sync {
+    fn report(&self, progress: Progress);
+}
+
+pub struct SilentReporter;
+
+impl Reporter for SilentReporter {
+    fn report(&self, _: Progress) {}
+}
+
+/// Why a session stopped proposing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    MaxTrials(u64),
+    WallClock(f64),
+    ComputeSeconds(f64),
+    Interrupted,
+    NothingToPropose,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::MaxTrials(n) => write!(f, "reached the budget of {n} trials"),
+            StopReason::WallClock(s) => write!(f, "reached the wall-clock budget ({s:.0}s)"),
+            StopReason::ComputeSeconds(s) => write!(f, "reached the compute budget ({s:.0}s)"),
+            StopReason::Interrupted => write!(f, "interrupted; running trials were stopped and will be retried"),
+            StopReason::NothingToPropose => write!(f, "no specialist can propose"),
+        }
+    }
+}
+
+/// Everything a trial needs from its session.
+pub(crate) struct Ctx {
+    pub recipe: Recipe,
+    pub store: Store,
+    pub study: StudyRecord,
+    pub layout: Layout,
+    pub pristine: Pristine,
+    pub protected: PathSet,
+    pub executor: Arc<dyn Executor>,
+    pub specialists: Vec<Arc<dyn Specialist>>,
+    pub surfaces: BTreeMap<String, PathSet>,
+    pub grace: Duration,
+    /// Serializes keep decisions, so two trials cannot both beat the same best.
+    pub decide: Mutex<()>,
+    pub reporter: Arc<dyn Reporter>,
+}
+
+pub struct Session {
+    ctx: Arc<Ctx>,
+    lease: Lease,
+    max_trials: u64,
+    parallel: usize,
+}
+
+fn io<'a>(what: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> StudyError + 'a {
+    move |source| StudyError::Io { what, path: path.to_path_buf(), source }
+}
+
+impl Session {
+    /// Opens (or resumes) the manifest's study on `store`: takes its lease, recovers what an
+    /// earlier session left running, and runs the setup command if it has not run yet.
+    pub async fn start(
+        recipe: Recipe,
+        store: Store,
+        options: RunOptions,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Session, StudyError> {
+        let manifest = recipe.manifest.clone();
+        let layout = Layout::new(recipe.root(), &manifest.study.name);
+        layout.ensure().map_err(io("cannot create", layout.dot_postdoc()))?;
+        let protected = PathSet::new(&manifest.evaluate.protected).expect("validated with the manifest");
+
+        let study = match store.find_study(&manifest.study.name).await? {
+            None => {
+                let base = clean_head(&recipe).await?;
+                let pristine = snapshot(&recipe, &base, &manifest.evaluate.protected).await?;
+                let record = StudyRecord {
+                    id: 0,
+                    name: manifest.study.name.clone(),
+                    recipe: recipe.root().display().to_string(),
+                    base_commit: base,
+                    manifest: recipe.manifest_text.clone(),
+                    comparability: manifest.comparability_key(),
+                    protected_hash: pristine.hash().to_string(),
+                    created_ms: now_ms(),
+                };
+                store.create_study(&record).await?
+            }
+            Some(existing) => {
+                let trials = store.trials(existing.id).await?;
+                let has_baseline = baseline(&trials).is_some_and(|b| b.is_kept());
+                let has_candidates = trials.iter().any(|t| !t.is_baseline());
+                if !has_baseline && !has_candidates && trials.iter().all(|t| t.status == TrialStatus::Finished) {
+                    // Nothing was learned from the old starting point: start again from HEAD.
+                    let base = clean_head(&recipe).await?;
+                    let pristine = snapshot(&recipe, &base, &manifest.evaluate.protected).await?;
+                    let rebased = StudyRecord {
+                        base_commit: base,
+                        manifest: recipe.manifest_text.clone(),
+                        comparability: manifest.comparability_key(),
+                        protected_hash: pristine.hash().to_string(),
+                        ..existing
+                    };
+                    store.rebase_study(&rebased).await?;
+                    rebased
+                } else if existing.comparability != manifest.comparability_key() {
+                    return Err(StudyError::Incomparable { study: existing.name });
+                } else {
+                    existing
+                }
+            }
+        };
+        let pristine = snapshot(&recipe, &study.base_commit, &manifest.evaluate.protected).await?;
+        if pristine.hash() != study.protected_hash {
+            return Err(StudyError::Incomparable { study: study.name });
+        }
+        recipe.repo.update_ref(&layout.study_ref("base"), &study.base_commit).await?;
+
+        let lease = take_lease(&store, &study).await?;
+        let parallel = options.parallel.unwrap_or(manifest.study.parallel).max(1);
+        let max_trials = options.max_trials.unwrap_or(manifest.study.budget.max_trials);
+        let mut specialists: Vec<Arc<dyn Specialist>> = Vec::new();
+        let mut surfaces = BTreeMap::new();
+        for spec in &manifest.specialists {
+            let custom = options.specialists.iter().find(|s| s.name() == spec.name).cloned();
+            specialists
+                .push(custom.unwrap_or_else(|| Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone()))));
+            let mut globs = spec.surface.clone();
+            globs.extend(spec.knobs_file.clone());
+            surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
+        }
+        store
+            .record_event(
+                study.id,
+                None,
+                "session_started",
+                &serde_json::json!({
+                    "manifest": recipe.manifest_text, "max_trials": max_trials, "parallel": parallel,
+                    "owner": lease.owner,
+                }),
+            )
+            .await?;
+        let ctx = Arc::new(Ctx {
+            recipe,
+            store,
+            study,
+            layout,
+            pristine,
+            protected,
+            executor: Arc::new(LocalExecutor::new(parallel)),
+            specialists,
+            surfaces,
+            grace: options.grace.unwrap_or(Duration::from_secs(5)),
+            decide: Mutex::new(()),
+            reporter,
+        });
+        let session = Session { ctx, lease, max_trials, parallel };
+        let started = async {
+            session.recover().await?;
+            session.setup().await
+        };
+        if let Err(e) = started.await {
+            session.release().await;
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    pub fn study(&self) -> &StudyRecord {
+        &self.ctx.study
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.ctx.store
+    }
+
+    async fn release(&self) {
+        let _ = self.ctx.store.release_lease(self.ctx.study.id, &self.lease.owner).await;
+    }
+
+    /// Labels what an earlier session left running as `harness_abort` (after killing its
+    /// processes) and queues a retry of each; clears stale worktrees.
+    async fn recover(&self) -> Result<(), StudyError> {
+        let ctx = &self.ctx;
+        let trials = ctx.store.trials(ctx.study.id).await?;
+        let events = ctx.store.events(ctx.study.id, None).await?;
+        for t in trials.iter().filter(|t| t.status == TrialStatus::Running) {
+            for e in events.iter().filter(|e| e.trial == Some(t.number) && e.kind == "process_started") {
+                if let Ok(handle) = serde_json::from_value::<ProcessHandle>(e.payload.clone())
+                    && postdoc_exec::kill_leftover(handle)
+                {
+                    tracing::info!(trial = t.number, pid = handle.pid, "killed a process left by an earlier session");
+                }
+            }
+            let verdict = Verdict {
+                label: Label::HarnessAbort,
+                reason: "the orchestrator stopped while this trial was running".into(),
+                excerpt: None,
+            };
+            abort_and_retry(ctx, t, verdict).await?;
+        }
+        // Worktrees of this study belong to no running trial now.
+        if let Ok(entries) = std::fs::read_dir(ctx.layout.worktrees()) {
+            let prefix = format!("{}-", ctx.study.name);
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = ctx.recipe.repo.remove_worktree(&entry.path()).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the setup command once per study (again only if the command changed or failed).
+    async fn setup(&self) -> Result<(), StudyError> {
+        let ctx = &self.ctx;
+        let Some(setup) = &ctx.recipe.manifest.setup else { return Ok(()) };
+        let events = ctx.store.events(ctx.study.id, None).await?;
+        let done = events.iter().any(|e| e.kind == "setup_done" && e.payload["command"] == setup.command.as_str());
+        if done {
+            return Ok(());
+        }
+        ctx.reporter.report(Progress::Note(format!("setting up: {}", setup.command)));
+        let env_dir = ctx.layout.env_dir();
+        if env_dir.exists() {
+            std::fs::remove_dir_all(&env_dir).map_err(io("cannot clear", &env_dir))?;
+        }
+        std::fs::create_dir_all(&env_dir).map_err(io("cannot create", &env_dir))?;
+        let tree = ctx.layout.worktree("setup");
+        let _ = ctx.recipe.repo.remove_worktree(&tree).await;
+        ctx.recipe.repo.add_worktree(&tree, &ctx.study.base_commit).await?;
+        let log = ctx.layout.study_dir().join("setup.log");
+        let spec = ProcessSpec {
+            command: setup.command.clone(),
+            cwd: tree.clone(),
+            env: trial::base_env(ctx),
+            seconds: setup.seconds.0,
+            grace: ctx.grace,
+            memory: None,
+            file_size: None,
+            log_file: Some(log),
+            tail_bytes: 16 * 1024,
+            metrics_file: None,
+        };
+        let outcome = ctx.executor.run(spec, &Unwatched).await;
+        let _ = ctx.recipe.repo.remove_worktree(&tree).await;
+        let outcome = outcome.map_err(|e| StudyError::Setup { reason: e.to_string(), excerpt: String::new() })?;
+        if !outcome.succeeded() {
+            let reason = if outcome.timed_out {
+                format!("it ran past its {:.0}s budget", setup.seconds.0)
+            } else {
+                format!("it exited with {:?}", outcome.exit)
+            };
+            return Err(StudyError::Setup {
+                reason,
+                excerpt: postdoc_core::label::log_excerpt(&outcome.log_tail, 2000),
+            });
+        }
+        ctx.store
+            .record_event(
+                ctx.study.id,
+                None,
+                "setup_done",
+                &serde_json::json!({"command": setup.command, "seconds": outcome.wall_seconds}),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Runs trials until a budget is spent, nothing can be proposed, or `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<StopReason, StudyError> {
+        let result = self.run_inner(&mut stop).await;
+        let ended = serde_json::json!({"result": match &result { Ok(r) => r.to_string(), Err(e) => e.to_string() }});
+        let _ = self.ctx.store.record_event(self.ctx.study.id, None, "session_ended", &ended).await;
+        self.release().await;
+        result
+    }
+
+    async fn run_inner(&self, stop: &mut watch::Receiver<bool>) -> Result<StopReason, StudyError> {
+        let ctx = &self.ctx;
+        let mut running: JoinSet<(TrialNo, Result<Box<TrialRecord>, StudyError>)> = JoinSet::new();
+        let mut in_flight: BTreeMap<TrialNo, ()> = BTreeMap::new();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut stop_reason: Option<StopReason> = None;
+        let unavailable: BTreeMap<String, String> = BTreeMap::new();
+        loop {
+            if *stop.borrow() {
+                stop_reason = Some(StopReason::Interrupted);
+            }
+            let trials = ctx.store.trials(ctx.study.id).await?;
+            let baseline_ok = baseline(&trials).is_some_and(|b| b.is_kept());
+            if let Some(b) = baseline(&trials).filter(|b| b.status == TrialStatus::Finished && !b.is_kept()) {
+                // Candidates cannot be judged without the unmodified recipe's score.
+                return Err(StudyError::Baseline {
+                    label: b.label.unwrap_or(Label::HarnessAbort),
+                    reason: b.reason.clone().unwrap_or_default(),
+                    excerpt: b.log_excerpt.clone(),
+                });
+            }
+            if stop_reason.is_none() {
+                stop_reason = self.budget_spent(&trials).await?;
+            }
+            // Fill free slots: queued trials first (retries, proposals of a killed session), then
+            // the baseline, then new proposals once the baseline has been judged.
+            let mut pending: VecDeque<&TrialRecord> = trials
+                .iter()
+                .filter(|t| t.status == TrialStatus::Proposed && !in_flight.contains_key(&t.number))
+                .collect();
+            while stop_reason.is_none() && running.len() < self.parallel {
+                let next = if let Some(t) = pending.pop_front() {
+                    if !t.is_baseline() && !baseline_ok {
+                        break;
+                    }
+                    t.number
+                } else if baseline(&trials).is_none()
+                    && !trials.iter().any(|t| t.is_baseline() && t.status != TrialStatus::Finished)
+                {
+                    let proposal = Proposal {
+                        specialist: BASELINE_SPECIALIST.into(),
+                        hypothesis: "the unmodified recipe, run on several seeds to measure its score and noise".into(),
+                        expected_delta: None,
+                        parent: None,
+                        edit: Edit::Unchanged,
+                    };
+                    ctx.store.propose(ctx.study.id, &proposal, None, None).await?
+                } else if !baseline_ok {
+                    break;
+                } else {
+                    // Queued and running trials are in the store already, so they count here.
+                    let counted = trials.iter().filter(|t| t.is_counted()).count() as u64;
+                    if counted >= self.max_trials {
+                        if running.is_empty() {
+                            stop_reason = Some(StopReason::MaxTrials(self.max_trials));
+                        }
+                        break;
+                    }
+                    match self.propose(&trials, &unavailable).await? {
+                        Some(n) => n,
+                        None => {
+                            if running.is_empty() {
+                                stop_reason = Some(StopReason::NothingToPropose);
+                            }
+                            break;
+                        }
+                    }
+                };
+                in_flight.insert(next, ());
+                let ctx2 = Arc::clone(ctx);
+                running.spawn(async move { (next, trial::run(ctx2, next).await) });
+                if !baseline_ok {
+                    break; // the baseline runs alone
+                }
+            }
+            if running.is_empty() {
+                return Ok(stop_reason.unwrap_or(StopReason::NothingToPropose));
+            }
+            tokio::select! {
+                done = running.join_next() => {
+                    let Some(done) = done else { continue };
+                    let (number, result) = done.map_err(|e| StudyError::Io {
+                        what: "a trial task failed", path: ctx.layout.study_dir(), source: std::io::Error::other(e.to_string()),
+                    })?;
+                    in_flight.remove(&number);
+                    ctx.reporter.report(Progress::TrialFinished(result?));
+                }
+                _ = heartbeat.tick() => {
+                    if !ctx.store.heartbeat(ctx.study.id, &self.lease.owner).await? {
+                        running.abort_all();
+                        return Err(StudyError::LeaseLost);
+                    }
+                }
+                _ = stop.changed() => {
+                    if *stop.borrow() {
+                        // Stop now: kill what runs, label it, queue its retry for the next session.
+                        running.abort_all();
+                        while running.join_next().await.is_some() {}
+                        for number in std::mem::take(&mut in_flight).into_keys() {
+                            let t = ctx.store.trial(&ctx.study, number).await?;
+                            if t.status != TrialStatus::Finished {
+                                let verdict = Verdict { label: Label::HarnessAbort, reason: "interrupted by the researcher".into(), excerpt: None };
+                                abort_and_retry(ctx, &t, verdict).await?;
+                            }
+                            let _ = ctx.recipe.repo.remove_worktree(&ctx.layout.worktree(&number.to_string())).await;
+                        }
+                        return Ok(StopReason::Interrupted);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn budget_spent(&self, trials: &[TrialRecord]) -> Result<Option<StopReason>, StudyError> {
+        let budget = &self.ctx.recipe.manifest.study.budget;
+        if let Some(limit) = budget.compute_seconds {
+            let spent: f64 = trials.iter().map(TrialRecord::compute_seconds).sum();
+            if spent >= limit.0 {
+                return Ok(Some(StopReason::ComputeSeconds(limit.0)));
+            }
+        }
+        if let Some(limit) = budget.wall_clock {
+            let events = self.ctx.store.events(self.ctx.study.id, None).await?;
+            if active_seconds(&events, now_ms()) >= limit.0 {
+                return Ok(Some(StopReason::WallClock(limit.0)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks the specialist with the fewest proposals so far for its next one and records it.
+    async fn propose(
+        &self,
+        trials: &[TrialRecord],
+        unavailable: &BTreeMap<String, String>,
+    ) -> Result<Option<TrialNo>, StudyError> {
+        let ctx = &self.ctx;
+        let manifest = &ctx.recipe.manifest;
+        let proposals_of = |name: &str| trials.iter().filter(|t| t.specialist == name && t.retry_of.is_none()).count();
+        let Some((index, specialist)) = ctx
+            .specialists
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !unavailable.contains_key(s.name()))
+            .min_by_key(|(i, s)| (proposals_of(s.name()), *i))
+        else {
+            return Ok(None);
+        };
+        let name = specialist.name().to_string();
+        let best = current_best(trials).expect("a kept baseline exists before any proposal");
+        let spec = manifest.specialist(&name).expect("specialists come from the manifest");
+        let best_knobs = match &spec.knobs_file {
+            Some(file) => {
+                let commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+                let text = ctx
+                    .recipe
+                    .repo
+                    .read_files(&commit, std::slice::from_ref(file))
+                    .await
+                    .ok()
+                    .and_then(|mut v| v.pop());
+                let text = text.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                knobs_file::read_knobs(&text, spec.knobs.keys())
+            }
+            None => Default::default(),
+        };
+        let view = LineageView::build(&ctx.study.name, &manifest.study.objective, trials, Some(&name));
+        let seed = mix(manifest.study.seed, index as u64, proposals_of(&name) as u64);
+        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs };
+        let (proposal, invalid) = match specialist.propose(request).await {
+            Ok(p) => (p, None),
+            Err(ProposeError::Invalid(why)) => (
+                Proposal {
+                    specialist: name.clone(),
+                    hypothesis: "(no usable proposal)".into(),
+                    expected_delta: None,
+                    parent: None,
+                    edit: Edit::Unchanged,
+                },
+                Some(why),
+            ),
+            Err(ProposeError::Unavailable(why)) => {
+                ctx.reporter.report(Progress::Note(format!("specialist {name} is unavailable: {why}")));
+                ctx.store
+                    .record_event(
+                        ctx.study.id,
+                        None,
+                        "specialist_unavailable",
+                        &serde_json::json!({"specialist": name, "reason": why}),
+                    )
+                    .await?;
+                return Box::pin(self.propose(trials, &{
+                    let mut u = unavailable.clone();
+                    u.insert(name, why);
+                    u
+                }))
+                .await;
+            }
+        };
+        let parent = proposal.parent.unwrap_or(best.number);
+        let proposal = Proposal { specialist: name, ..proposal };
+        let number = ctx.store.propose(ctx.study.id, &proposal, Some(parent), None).await?;
+        if let Some(why) = invalid {
+            let verdict = classify(&[Finding::InvalidProposal { reason: why }], None);
+            ctx.store.finish(ctx.study.id, number, &verdict).await?;
+            let record = ctx.store.trial(&ctx.study, number).await?;
+            ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
+            return Box::pin(self.propose(&ctx.store.trials(ctx.study.id).await?, unavailable)).await;
+        }
+        Ok(Some(number))
+    }
+}
+
+/// Finishes `t` with an infrastructure verdict and, unless it has been retried too often,
+/// queues the same proposal again.
+pub(crate) async fn abort_and_retry(ctx: &Ctx, t: &TrialRecord, verdict: Verdict) -> Result<(), StudyError> {
+    ctx.store.finish(ctx.study.id, t.number, &verdict).await?;
+    let trials = ctx.store.trials(ctx.study.id).await?;
+    let mut chain = 0;
+    let mut cursor = t.retry_of;
+    while let Some(n) = cursor {
+        chain += 1;
+        cursor = trials.iter().find(|x| x.number == n).and_then(|x| x.retry_of);
+    }
+    if chain >= MAX_RETRIES {
+        ctx.reporter.report(Progress::Note(format!(
+            "trial {} hit infrastructure faults {} times; giving it up",
+            t.number,
+            chain + 1
+        )));
+        return Ok(());
+    }
+    let proposal = Proposal {
+        specialist: t.specialist.clone(),
+        hypothesis: t.hypothesis.clone(),
+        expected_delta: t.expected_delta,
+        parent: t.parent,
+        edit: t.edit.clone(),
+    };
+    ctx.store.propose(ctx.study.id, &proposal, t.parent, Some(t.number)).await?;
+    Ok(())
+}
+
+/// The recipe's HEAD, refusing uncommitted changes to tracked files.
+async fn clean_head(recipe: &Recipe) -> Result<String, StudyError> {
+    let dirty = recipe.repo.uncommitted().await?;
+    if !dirty.is_empty() {
+        return Err(StudyError::Uncommitted(dirty));
+    }
+    Ok(recipe.repo.head().await?)
+}
+
+/// The protected files at `commit`, each glob required to match something.
+async fn snapshot(recipe: &Recipe, commit: &str, globs: &[String]) -> Result<Pristine, StudyError> {
+    let files = recipe.repo.list_files(commit).await?;
+    for glob in globs {
+        let one = PathSet::new(std::slice::from_ref(glob)).expect("validated with the manifest");
+        if !files.iter().any(|f| one.matches(&f.path)) {
+            return Err(StudyError::ProtectedMissing(glob.clone()));
+        }
+    }
+    let all = PathSet::new(globs).expect("validated with the manifest");
+    let chosen: Vec<_> = files.into_iter().filter(|f| all.matches(&f.path)).collect();
+    let paths: Vec<String> = chosen.iter().map(|f| f.path.clone()).collect();
+    let contents = recipe.repo.read_files(commit, &paths).await?;
+    Ok(Pristine::new(
+        chosen
+            .into_iter()
+            .zip(contents)
+            .map(|(f, contents)| ProtectedFile { path: f.path, executable: f.executable, contents })
+            .collect(),
+    ))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn pid_alive(pid: i64) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid as i32, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+async fn take_lease(store: &Store, study: &StudyRecord) -> Result<Lease, StudyError> {
+    let host = hostname();
+    let pid = std::process::id() as i64;
+    let me = Lease {
+        owner: format!("pid {pid} on {host} at {}", now_ms()),
+        host: host.clone(),
+        pid,
+        heartbeat_ms: now_ms(),
+    };
+    for _ in 0..3 {
+        let current = store.lease(study.id).await?;
+        let taken = match &current {
+            None => store.take_lease(study.id, &me, None).await?,
+            Some(held) => {
+                let age_ms = now_ms() - held.heartbeat_ms;
+                let gone = (held.host == host && !pid_alive(held.pid)) || age_ms > LEASE_STALE.as_millis() as i64;
+                if !gone {
+                    return Err(StudyError::Busy {
+                        study: study.name.clone(),
+                        owner: held.owner.clone(),
+                        age_s: age_ms as f64 / 1000.0,
+                    });
+                }
+                store.take_lease(study.id, &me, Some(held)).await?
+            }
+        };
+        if taken {
+            return Ok(me);
+        }
+    }
+    let held = store.lease(study.id).await?;
+    Err(StudyError::Busy {
+        study: study.name.clone(),
+        owner: held.map(|h| h.owner).unwrap_or_else(|| "another session".into()),
+        age_s: 0.0,
+    })
+}
+
+/// A well-spread seed from a few integers (splitmix64 over their combination).
+pub(crate) fn mix(a: u64, b: u64, c: u64) -> u64 {
+    let mut z = a.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        ^ c.wrapping_add(0x94D0_49BB_1331_11EB);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

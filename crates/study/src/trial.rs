@@ -1,0 +1,517 @@
+//! One trial, from its proposal to its label: prepare the worktree and commit, check the edit,
+//! preflight, run on one or more seeds, evaluate each run from a pristine copy, then let the one
+//! classifier and the keep rule decide.
+
+use crate::session::{Ctx, Progress, abort_and_retry, mix};
+use crate::{StudyError, knobs_file};
+use postdoc_core::label::log_excerpt;
+use postdoc_core::lineage::{current_best, reference, study_noise};
+use postdoc_core::noise::{self, Screen};
+use postdoc_core::surface::check_edit;
+use postdoc_core::{
+    Decision, Edit, Finding, Label, MetricPoint, RunPurpose, RunRecord, TrialNo, TrialRecord, Verdict, classify,
+};
+use postdoc_eval::{artifact_bytes, parse_scores};
+use postdoc_exec::{Exit, MetricLine, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
+use postdoc_store::now_ms;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How much of each process's output the lineage keeps.
+const TAIL_BYTES: usize = 64 * 1024;
+/// How much of a failure's log its label carries.
+const EXCERPT_BYTES: usize = 3000;
+/// A preflight gets at most this long.
+const PREFLIGHT_SECONDS: f64 = 60.0;
+
+/// Runs trial `number` to its label. Infrastructure faults (git, files) are labelled
+/// `harness_abort` and retried; only a failing store ends the session.
+pub(crate) async fn run(ctx: Arc<Ctx>, number: TrialNo) -> Result<Box<TrialRecord>, StudyError> {
+    let t = ctx.store.trial(&ctx.study, number).await?;
+    ctx.reporter.report(Progress::TrialStarted {
+        number,
+        specialist: t.specialist.clone(),
+        hypothesis: t.hypothesis.clone(),
+    });
+    let tree = ctx.layout.worktree(&number.to_string());
+    let result = run_in_tree(&ctx, &t, &tree).await;
+    let _ = ctx.recipe.repo.remove_worktree(&tree).await;
+    match result {
+        Ok(()) => {}
+        Err(e @ (StudyError::Git(_) | StudyError::Io { .. })) => {
+            tracing::warn!(trial = number, error = %e, "infrastructure fault");
+            let current = ctx.store.trial(&ctx.study, number).await?;
+            if current.status != postdoc_core::TrialStatus::Finished {
+                let verdict = classify(&[Finding::HarnessFault { reason: e.to_string() }], None);
+                abort_and_retry(&ctx, &current, verdict).await?;
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(Box::new(ctx.store.trial(&ctx.study, number).await?))
+}
+
+async fn finish(ctx: &Ctx, number: TrialNo, verdict: Verdict) -> Result<(), StudyError> {
+    ctx.store.finish(ctx.study.id, number, &verdict).await?;
+    Ok(())
+}
+
+async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), StudyError> {
+    let repo = &ctx.recipe.repo;
+    let manifest = &ctx.recipe.manifest;
+    let parent_commit = match t.parent {
+        Some(p) => ctx.store.trial(&ctx.study, p).await?.commit.unwrap_or_else(|| ctx.study.base_commit.clone()),
+        None => ctx.study.base_commit.clone(),
+    };
+    let _ = repo.remove_worktree(tree).await;
+    repo.add_worktree(tree, &parent_commit).await?;
+
+    // Apply the edit; a proposal that cannot be applied is the specialist's fault.
+    let applied: Result<(), String> = match &t.edit {
+        Edit::Unchanged => Ok(()),
+        Edit::Knobs { values } => match manifest.specialist(&t.specialist) {
+            None => Err(format!("no specialist `{}` in the manifest owns these knobs", t.specialist)),
+            Some(spec) => match (&spec.knobs_file, knobs_file::check_values(values, &spec.knobs)) {
+                (_, Err(why)) => Err(why),
+                (None, _) => Err(format!("specialist `{}` has no knobs_file", t.specialist)),
+                (Some(file), Ok(())) => {
+                    let path = tree.join(file);
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    match knobs_file::write_knobs(&text, values) {
+                        Ok(new) => std::fs::write(&path, new)
+                            .map_err(|source| StudyError::Io { what: "cannot write the knob file", path, source })
+                            .map(|_| Ok(()))?,
+                        Err(why) => Err(format!("{file}: {why}")),
+                    }
+                }
+            },
+        },
+        Edit::Patch { diff } => match repo.apply_patch(tree, diff).await {
+            Ok(()) => Ok(()),
+            Err(postdoc_git::GitError::Apply(why)) => Err(format!("the patch does not apply: {why}")),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if let Err(why) = applied {
+        return finish(ctx, t.number, classify(&[Finding::InvalidProposal { reason: why }], None)).await;
+    }
+    let commit = if t.edit == Edit::Unchanged {
+        parent_commit.clone()
+    } else {
+        let message = format!(
+            "postdoc trial {} ({}): {}\n\nPostdoc-Study: {}\nPostdoc-Trial: {}\n",
+            t.number,
+            t.specialist,
+            t.hypothesis.lines().next().unwrap_or(""),
+            ctx.study.name,
+            t.number
+        );
+        repo.commit_all(tree, &message).await?
+    };
+    let patch = repo.diff(&parent_commit, &commit).await?;
+    repo.update_ref(&ctx.layout.study_ref(&format!("trials/{}", t.number)), &commit).await?;
+    ctx.store.start(ctx.study.id, t.number, &commit, &patch).await?;
+
+    if !t.is_baseline() {
+        let changed = repo.changed_paths(&parent_commit, &commit).await?;
+        let surface = ctx.surfaces.get(&t.specialist).expect("every specialist has a surface");
+        if let Err(violation) = check_edit(&changed, surface, &ctx.protected, &t.specialist) {
+            return finish(ctx, t.number, classify(&[Finding::IllegalEdit { reason: violation.to_string() }], None))
+                .await;
+        }
+    }
+
+    if let Some(preflight) = &manifest.run.preflight {
+        let spec = ProcessSpec {
+            command: preflight.clone(),
+            cwd: tree.to_path_buf(),
+            env: base_env(ctx),
+            seconds: PREFLIGHT_SECONDS.min(manifest.run.budget.seconds.0),
+            grace: ctx.grace,
+            memory: manifest.run.budget.memory.map(|b| b.0),
+            file_size: manifest.run.budget.file_size.map(|b| b.0),
+            log_file: None,
+            tail_bytes: TAIL_BYTES,
+            metrics_file: None,
+        };
+        let out = ctx.executor.run(spec, &postdoc_exec::Unwatched).await.map_err(harness)?;
+        if !out.succeeded() {
+            let reason = format!("the preflight `{preflight}` failed: {}", describe_exit(&out));
+            let excerpt = log_excerpt(&out.log_tail, EXCERPT_BYTES);
+            return finish(ctx, t.number, classify(&[Finding::PreflightCrash { reason, excerpt }], None)).await;
+        }
+    }
+
+    if t.is_baseline() {
+        return run_baseline(ctx, t, tree).await;
+    }
+
+    let screen_run = run_once(ctx, t, tree, 0, RunPurpose::Screen).await?;
+    if !screen_run.findings.is_empty() {
+        return finish(ctx, t.number, classify(&screen_run.findings, None)).await;
+    }
+    let score = screen_run.score.expect("a run without findings has a score");
+    {
+        let _guard = ctx.decide.lock().await;
+        let (best_ref, noise) = judge_against(ctx).await?;
+        let gain = manifest.study.objective.direction.gain(score);
+        if let Screen::Decided(decision) = noise::screen(gain, best_ref, noise, &manifest.noise) {
+            return decide(ctx, t, &commit, decision).await;
+        }
+    }
+    let mut confirm_scores = Vec::new();
+    for idx in 1..=manifest.noise.confirm_seeds {
+        let run = run_once(ctx, t, tree, idx, RunPurpose::Confirm).await?;
+        if !run.findings.is_empty() {
+            // A candidate that fails on another seed is not robust: its failure is its label.
+            return finish(ctx, t.number, classify(&run.findings, None)).await;
+        }
+        confirm_scores.push(manifest.study.objective.direction.gain(run.score.expect("scored")));
+    }
+    let _guard = ctx.decide.lock().await;
+    let (best_ref, noise) = judge_against(ctx).await?;
+    let decision = noise::confirm(&confirm_scores, best_ref, noise, &manifest.noise);
+    decide(ctx, t, &commit, decision).await
+}
+
+/// The current best's reference and the study's noise, read fresh from the store.
+async fn judge_against(ctx: &Ctx) -> Result<(postdoc_core::Reference, postdoc_core::Noise), StudyError> {
+    let trials = ctx.store.trials(ctx.study.id).await?;
+    let direction = ctx.recipe.manifest.study.objective.direction;
+    let best = current_best(&trials).expect("candidates run only after the baseline is kept");
+    let best_ref = reference(best, direction).expect("a kept trial has a score");
+    Ok((best_ref, study_noise(&trials)))
+}
+
+async fn decide(ctx: &Ctx, t: &TrialRecord, commit: &str, decision: Decision) -> Result<(), StudyError> {
+    let verdict = classify(&[], Some(&decision));
+    if verdict.label == Label::Keep {
+        ctx.recipe.repo.update_ref(&ctx.layout.study_ref("best"), commit).await?;
+    }
+    finish(ctx, t.number, verdict).await
+}
+
+async fn run_baseline(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), StudyError> {
+    let repeats = ctx.recipe.manifest.noise.baseline_repeats;
+    let mut missed_gates = Vec::new();
+    for idx in 0..repeats {
+        let run = run_once(ctx, t, tree, idx, RunPurpose::Baseline).await?;
+        // Gates bind candidates; a baseline below them is still the reference to beat.
+        let (gates, failures): (Vec<Finding>, Vec<Finding>) =
+            run.findings.into_iter().partition(|f| matches!(f, Finding::GateMiss { .. }));
+        if !failures.is_empty() {
+            return finish(ctx, t.number, classify(&failures, None)).await;
+        }
+        missed_gates.extend(gates);
+    }
+    let record = ctx.store.trial(&ctx.study, t.number).await?;
+    let noise = postdoc_core::Noise::pooled([record.run_scores.as_slice()]);
+    let mut reason = format!(
+        "baseline: {:.4} over {} seed(s), noise sigma {:.4}",
+        record.score.unwrap_or(f64::NAN),
+        record.runs,
+        noise.sigma
+    );
+    if let Some(Finding::GateMiss { gate, .. }) = missed_gates.first() {
+        reason.push_str(&format!("; below gate `{gate}`, which candidates must pass"));
+    }
+    let commit = record.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+    ctx.recipe.repo.update_ref(&ctx.layout.study_ref("best"), &commit).await?;
+    finish(ctx, t.number, Verdict { label: Label::Keep, reason, excerpt: None }).await
+}
+
+/// The environment every process of the study gets: its shared folder, with a virtual
+/// environment there put on the PATH.
+pub(crate) fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
+    let env_dir = ctx.layout.env_dir();
+    let mut env = vec![
+        ("POSTDOC_STUDY".to_string(), ctx.study.name.clone()),
+        ("POSTDOC_ENV".to_string(), env_dir.display().to_string()),
+    ];
+    let bin = env_dir.join("bin");
+    if bin.is_dir() {
+        let path = std::env::var("PATH").unwrap_or_default();
+        env.push(("PATH".into(), format!("{}:{path}", bin.display())));
+        if env_dir.join("pyvenv.cfg").exists() {
+            env.push(("VIRTUAL_ENV".into(), env_dir.display().to_string()));
+        }
+    }
+    env
+}
+
+fn harness(e: postdoc_exec::ExecError) -> StudyError {
+    StudyError::Io { what: "could not run a process", path: ".".into(), source: std::io::Error::other(e.to_string()) }
+}
+
+fn describe_exit(out: &ProcessOutcome) -> String {
+    match out.exit {
+        Exit::Code(c) => format!("exit status {c}"),
+        Exit::Signal(s) => format!("killed by signal {s}"),
+    }
+}
+
+/// Forwards process starts and metric lines to the store without blocking the executor.
+struct StoreWatcher {
+    tx: mpsc::UnboundedSender<Watched>,
+}
+
+enum Watched {
+    Started(ProcessHandle),
+    Metrics(Vec<MetricLine>),
+}
+
+impl Watcher for StoreWatcher {
+    fn started(&self, handle: ProcessHandle) {
+        let _ = self.tx.send(Watched::Started(handle));
+    }
+    fn metrics(&self, lines: Vec<MetricLine>) {
+        let _ = self.tx.send(Watched::Metrics(lines));
+    }
+}
+
+/// One run on one seed: train under budget, measure artifacts, evaluate from a pristine copy.
+async fn run_once(
+    ctx: &Ctx,
+    t: &TrialRecord,
+    tree: &Path,
+    idx: u32,
+    purpose: RunPurpose,
+) -> Result<RunRecord, StudyError> {
+    let manifest = &ctx.recipe.manifest;
+    let seed = mix(manifest.study.seed, t.number, u64::from(idx)) & 0x7FFF_FFFF;
+    let dir = ctx.layout.run_dir(t.number, idx);
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StudyError::Io { what, path, source }
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io("cannot clear", &dir))?;
+    }
+    let (out_dir, eval_dir) = (dir.join("out"), dir.join("eval"));
+    std::fs::create_dir_all(&out_dir).map_err(io("cannot create", &out_dir))?;
+    std::fs::create_dir_all(&eval_dir).map_err(io("cannot create", &eval_dir))?;
+    let metrics_path = dir.join("metrics.jsonl");
+    ctx.reporter.report(Progress::RunStarted { number: t.number, run: idx, seed, purpose: purpose.as_str() });
+    let started_ms = now_ms();
+
+    let mut env = base_env(ctx);
+    env.extend([
+        ("POSTDOC_TRIAL".to_string(), t.number.to_string()),
+        ("POSTDOC_OUT".to_string(), out_dir.display().to_string()),
+        ("POSTDOC_METRICS".to_string(), metrics_path.display().to_string()),
+        ("POSTDOC_SEED".to_string(), seed.to_string()),
+        ("POSTDOC_BUDGET_S".to_string(), format!("{}", manifest.run.budget.seconds.0)),
+    ]);
+    let spec = ProcessSpec {
+        command: manifest.run.command.clone(),
+        cwd: tree.to_path_buf(),
+        env,
+        seconds: manifest.run.budget.seconds.0,
+        grace: ctx.grace,
+        memory: manifest.run.budget.memory.map(|b| b.0),
+        file_size: manifest.run.budget.file_size.map(|b| b.0),
+        log_file: Some(dir.join("train.log")),
+        tail_bytes: TAIL_BYTES,
+        metrics_file: Some(metrics_path),
+    };
+    let train = watched_run(ctx, t.number, idx, spec).await?;
+    let mut record = RunRecord {
+        idx,
+        purpose,
+        seed,
+        exit_code: match train.exit {
+            Exit::Code(c) => Some(c),
+            Exit::Signal(_) => None,
+        },
+        signal: match train.exit {
+            Exit::Signal(s) => Some(s),
+            Exit::Code(_) => None,
+        },
+        timed_out: train.timed_out,
+        train_seconds: train.wall_seconds,
+        eval_seconds: 0.0,
+        cpu_seconds: Some(train.cpu_seconds),
+        peak_rss_bytes: Some(train.peak_rss_bytes),
+        artifact_bytes: None,
+        score: None,
+        scores: Default::default(),
+        findings: Vec::new(),
+        log_tail: train.log_tail.clone(),
+        eval_log_tail: String::new(),
+        started_ms,
+        finished_ms: started_ms,
+    };
+    record.findings = train_findings(&train, manifest.run.budget.seconds.0);
+    if record.findings.is_empty() {
+        evaluate(ctx, t, tree, &dir, seed, &mut record).await?;
+    }
+    record.finished_ms = now_ms();
+    ctx.store.record_run(ctx.study.id, t.number, &record).await?;
+    Ok(record)
+}
+
+fn train_findings(out: &ProcessOutcome, budget: f64) -> Vec<Finding> {
+    let excerpt = || log_excerpt(&out.log_tail, EXCERPT_BYTES);
+    let mut findings = Vec::new();
+    if out.timed_out {
+        findings.push(Finding::TrainOverrun { seconds: out.wall_seconds, budget });
+    } else if out.could_not_start() {
+        findings.push(Finding::PreflightCrash {
+            reason: format!("the run command could not start ({})", describe_exit(out)),
+            excerpt: excerpt(),
+        });
+    }
+    if !out.succeeded() && !out.could_not_start() {
+        findings
+            .push(Finding::Crash { reason: format!("training failed: {}", describe_exit(out)), excerpt: excerpt() });
+    }
+    findings
+}
+
+async fn evaluate(
+    ctx: &Ctx,
+    t: &TrialRecord,
+    tree: &Path,
+    dir: &Path,
+    seed: u64,
+    record: &mut RunRecord,
+) -> Result<(), StudyError> {
+    let manifest = &ctx.recipe.manifest;
+    let out_dir = dir.join("out");
+    let bytes = artifact_bytes(&out_dir).map_err(|source| StudyError::Io {
+        what: "cannot measure artifacts in",
+        path: out_dir.clone(),
+        source,
+    })?;
+    record.artifact_bytes = Some(bytes);
+    if let Some(limit) = manifest.evaluate.artifact_max_bytes
+        && bytes > limit.0
+    {
+        record.findings.push(Finding::SizeBlocked { bytes, limit: limit.0 });
+        return Ok(());
+    }
+    let eval_dir = dir.join("eval");
+    if let Err(e) = ctx.pristine.materialize(&eval_dir) {
+        record.findings.push(Finding::HarnessFault { reason: e.to_string() });
+        return Ok(());
+    }
+    let eval_out = dir.join("eval.json");
+    let mut env = base_env(ctx);
+    env.extend([
+        ("POSTDOC_TRIAL".to_string(), t.number.to_string()),
+        ("POSTDOC_OUT".to_string(), out_dir.display().to_string()),
+        ("POSTDOC_EVAL_OUT".to_string(), eval_out.display().to_string()),
+        ("POSTDOC_TRIAL_DIR".to_string(), tree.display().to_string()),
+        ("POSTDOC_SEED".to_string(), seed.to_string()),
+        ("POSTDOC_BUDGET_S".to_string(), format!("{}", manifest.evaluate.budget.seconds.0)),
+    ]);
+    let spec = ProcessSpec {
+        command: manifest.evaluate.command.clone(),
+        cwd: eval_dir,
+        env,
+        seconds: manifest.evaluate.budget.seconds.0,
+        grace: ctx.grace,
+        memory: manifest.evaluate.budget.memory.map(|b| b.0),
+        file_size: manifest.evaluate.budget.file_size.map(|b| b.0),
+        log_file: Some(dir.join("eval.log")),
+        tail_bytes: TAIL_BYTES,
+        metrics_file: None,
+    };
+    let out = ctx.executor.run(spec, &postdoc_exec::Unwatched).await.map_err(harness)?;
+    record.eval_seconds = out.wall_seconds;
+    record.eval_log_tail = out.log_tail.clone();
+    if out.timed_out {
+        record
+            .findings
+            .push(Finding::EvalOverrun { seconds: out.wall_seconds, budget: manifest.evaluate.budget.seconds.0 });
+        return Ok(());
+    }
+    if out.could_not_start() {
+        record.findings.push(Finding::HarnessFault {
+            reason: format!("the evaluator could not start ({}): {}", describe_exit(&out), last_line(&out.log_tail)),
+        });
+        return Ok(());
+    }
+    if !out.succeeded() {
+        record.findings.push(Finding::Crash {
+            reason: format!("the evaluator failed on this trial's artifacts: {}", describe_exit(&out)),
+            excerpt: log_excerpt(&out.log_tail, EXCERPT_BYTES),
+        });
+        return Ok(());
+    }
+    let file = std::fs::read_to_string(&eval_out).ok();
+    let objective = &manifest.study.objective.metric;
+    match parse_scores(&out.log_tail, file.as_deref()) {
+        Err(e) => record
+            .findings
+            .push(Finding::Crash { reason: format!("evaluator: {e}"), excerpt: last_line(&out.log_tail) }),
+        Ok(scores) => match scores.get(objective) {
+            None => record.findings.push(Finding::Crash {
+                reason: format!("evaluator: {}", postdoc_eval::ScoreError::MissingObjective(objective.clone())),
+                excerpt: last_line(&out.log_tail),
+            }),
+            Some(&score) => {
+                record.score = Some(score);
+                for gate in &manifest.evaluate.gates {
+                    match gate.check(&scores) {
+                        postdoc_core::gate::GateCheck::Passed => {}
+                        postdoc_core::gate::GateCheck::Failed { value } => {
+                            record.findings.push(Finding::GateMiss { gate: gate.to_string(), value: Some(value) })
+                        }
+                        postdoc_core::gate::GateCheck::Missing => {
+                            record.findings.push(Finding::GateMiss { gate: gate.to_string(), value: None })
+                        }
+                    }
+                }
+                record.scores = scores;
+            }
+        },
+    }
+    Ok(())
+}
+
+fn last_line(text: &str) -> String {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(500).collect()
+}
+
+/// Runs a process while recording its handle (for recovery) and its live metrics.
+async fn watched_run(ctx: &Ctx, trial: TrialNo, run_idx: u32, spec: ProcessSpec) -> Result<ProcessOutcome, StudyError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let store = ctx.store.clone();
+    let study = ctx.study.id;
+    let sink = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let result = match msg {
+                Watched::Started(handle) => {
+                    let payload = serde_json::to_value(handle).expect("handles serialize");
+                    store.record_event(study, Some(trial), "process_started", &payload).await
+                }
+                Watched::Metrics(lines) => {
+                    let at_ms = now_ms();
+                    let points: Vec<MetricPoint> = lines
+                        .into_iter()
+                        .flat_map(|l| {
+                            l.values.into_iter().map(move |(name, value)| MetricPoint {
+                                run_idx,
+                                step: l.step,
+                                name,
+                                value,
+                                at_ms,
+                            })
+                        })
+                        .collect();
+                    store.record_metrics(study, trial, &points).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(trial, error = %e, "could not record a process event");
+            }
+        }
+    });
+    let watcher = StoreWatcher { tx };
+    let outcome = ctx.executor.run(spec, &watcher).await.map_err(harness);
+    drop(watcher);
+    let _ = sink.await;
+    outcome
+}

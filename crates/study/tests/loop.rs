@@ -1,0 +1,49 @@
+//! The whole loop on real recipes: real processes, real git, a real SQLite file.
+
+mod common;
+
+use common::*;
+use postdoc_core::{Label, TrialStatus};
+use postdoc_store::Store;
+use postdoc_study::{RunOptions, StopReason};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_study_runs_end_to_end_on_the_example() {
+    let recipe = recipe_from_example("tiny-logreg", |m| m);
+    let url = sqlite_url(recipe.path());
+    let options = RunOptions { max_trials: Some(6), parallel: Some(2), ..Default::default() };
+    let reason = run(recipe.path(), &url, options).await.unwrap();
+    assert_eq!(reason, StopReason::MaxTrials(6));
+
+    let store = Store::open(&url).await.unwrap();
+    let study = store.study("tiny-logreg").await.unwrap();
+    let trials = store.trials(study.id).await.unwrap();
+    let baseline = &trials[0];
+    assert!(baseline.is_baseline());
+    assert_eq!(baseline.label, Some(Label::Keep), "{:?}", baseline.reason);
+    assert_eq!(baseline.runs, 3);
+    let candidates: Vec<_> = trials.iter().filter(|t| !t.is_baseline()).collect();
+    assert_eq!(candidates.len(), 6);
+    for t in &candidates {
+        assert_eq!(t.status, TrialStatus::Finished);
+        assert!(t.label.is_some());
+        assert!(t.commit.is_some(), "trial {} has a commit", t.number);
+        assert!(t.patch.is_some(), "trial {} has its diff stored", t.number);
+        assert!(t.parent.is_some());
+        eprintln!("trial {} [{:?}] {:?} {:?}", t.number, t.label, t.score, t.reason);
+    }
+    assert!(candidates.iter().any(|t| t.patch.as_deref().unwrap().contains("+lr = ")), "knob edits show in the diffs");
+    // Every trial's commit is reachable from its ref, and the best ref points at the best.
+    let repo = postdoc_git::Repo::open(recipe.path()).await.unwrap();
+    for t in &candidates {
+        let r = repo.read_ref(&format!("refs/postdoc/tiny-logreg/trials/{}", t.number)).await.unwrap();
+        assert_eq!(r, t.commit.clone());
+    }
+    let best = postdoc_core::lineage::current_best(&trials).unwrap();
+    assert_eq!(repo.read_ref("refs/postdoc/tiny-logreg/best").await.unwrap(), best.commit.clone());
+    // Live metrics were recorded for the runs.
+    let metrics = store.metrics(study.id, candidates[0].number).await.unwrap();
+    assert!(metrics.iter().any(|m| m.name == "train_loss"), "{metrics:?}");
+    // The user's checkout is untouched.
+    assert!(repo.uncommitted().await.unwrap().is_empty());
+}
