@@ -1,1 +1,224 @@
-fn main() {}
+//! `postdoc`: the command line over the study loop. Thin by design: it parses arguments, opens
+//! the recipe and store, and renders what the library crates compute.
+
+mod examples;
+mod progress;
+mod views;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use postdoc_store::Store;
+use postdoc_study::{Layout, MANIFEST_FILE, Recipe, RunOptions, Session, StopReason};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "postdoc", version, about = "An autonomous post-training research lab in one binary")]
+struct Cli {
+    /// The recipe: a git repository with postdoc.toml at its top.
+    #[arg(short = 'C', long = "recipe", global = true, default_value = ".", value_name = "DIR")]
+    recipe: PathBuf,
+    /// The lineage store: sqlite://PATH or postgres://... (default: the recipe's .postdoc/lineage.db).
+    #[arg(long, global = true, env = "POSTDOC_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// Which study (default: the manifest's [study].name).
+    #[arg(long, global = true, value_name = "NAME")]
+    study: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented postdoc.toml into an existing git repository.
+    Init {
+        /// Study name (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Copy a bundled example recipe into DIR as a new git repository.
+    Example {
+        /// One of: tiny-logreg.
+        name: String,
+        dir: PathBuf,
+    },
+    /// Run (or resume) the study: baseline, then trials until a budget is spent.
+    Run {
+        /// Stop after this many candidate trials (overrides [study].budget.max_trials).
+        #[arg(long)]
+        max_trials: Option<u64>,
+        /// Trials at once (overrides [study].parallel).
+        #[arg(long)]
+        parallel: Option<usize>,
+    },
+    /// The study at a glance: baseline, best, labels, running trials, budgets.
+    Status,
+    /// One trial: its proposal, diff, runs, label and events.
+    Show {
+        trial: u64,
+        /// Also print the full diff and each run's log tail.
+        #[arg(long)]
+        full: bool,
+    },
+    /// What a specialist is shown before it proposes.
+    Lineage {
+        #[arg(long)]
+        specialist: Option<String>,
+    },
+    /// The best recipe's change against the study's starting point.
+    Best {
+        /// Create a git branch at the best recipe.
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+    },
+    /// Write the whole lineage, one record per trial.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("POSTDOC_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            let mut message = chain.join(": ");
+            // Causes repeated inside their parent's text are said once.
+            for c in chain.iter().skip(1) {
+                if chain[0].contains(c.as_str()) {
+                    message = chain[0].clone();
+                }
+            }
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Init { name } => init(&cli.recipe, name.as_deref()).await.map(|_| 0),
+        Command::Example { name, dir } => examples::write(name, dir).map(|_| 0),
+        Command::Run { max_trials, parallel } => run(&cli, *max_trials, *parallel).await,
+        Command::Status => {
+            let (recipe, store, study) = open_study(&cli).await?;
+            views::status(&store, &study, &recipe.manifest, cli.json).await.map(|_| 0)
+        }
+        Command::Show { trial, full } => {
+            let (_, store, study) = open_study(&cli).await?;
+            views::show(&store, &study, *trial, *full, cli.json).await.map(|_| 0)
+        }
+        Command::Lineage { specialist } => {
+            let (recipe, store, study) = open_study(&cli).await?;
+            if let Some(s) = specialist
+                && recipe.manifest.specialist(s).is_none()
+            {
+                bail!("no specialist named `{s}` in {}", recipe.manifest_path.display());
+            }
+            views::lineage(&store, &study, &recipe.manifest, specialist.as_deref(), cli.json).await.map(|_| 0)
+        }
+        Command::Best { branch } => {
+            let (recipe, store, study) = open_study(&cli).await?;
+            views::best(&store, &study, &recipe, branch.as_deref(), cli.json).await.map(|_| 0)
+        }
+        Command::Export { format, out } => {
+            let (_, store, study) = open_study(&cli).await?;
+            views::export(&store, &study, matches!(format, Format::Csv), out.as_deref()).await.map(|_| 0)
+        }
+    }
+}
+
+fn store_url(cli: &Cli, recipe: &Path) -> String {
+    cli.store.clone().unwrap_or_else(|| Layout::default_store_url(recipe))
+}
+
+async fn open_recipe(cli: &Cli) -> Result<Recipe> {
+    if !cli.recipe.is_dir() {
+        bail!("{} is not a directory", cli.recipe.display());
+    }
+    Ok(Recipe::open(&cli.recipe, None).await?)
+}
+
+async fn open_study(cli: &Cli) -> Result<(Recipe, Store, postdoc_store::StudyRecord)> {
+    let recipe = open_recipe(cli).await?;
+    let url = store_url(cli, recipe.root());
+    let local_default = cli.store.is_none() && !recipe.root().join(".postdoc").join("lineage.db").exists();
+    if local_default {
+        bail!("no study has run in {} yet: start one with `postdoc run`", recipe.root().display());
+    }
+    let store = Store::open(&url).await?;
+    let name = cli.study.clone().unwrap_or_else(|| recipe.manifest.study.name.clone());
+    let study = store.study(&name).await?;
+    Ok((recipe, store, study))
+}
+
+async fn init(dir: &Path, name: Option<&str>) -> Result<()> {
+    let repo = postdoc_git::Repo::open(dir).await?;
+    let path = repo.root().join(MANIFEST_FILE);
+    if path.exists() {
+        bail!("{} already exists; edit it, or remove it to start afresh", path.display());
+    }
+    let folder = std::fs::canonicalize(repo.root())?.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.map(str::to_string).or(folder).unwrap_or_else(|| "study".into());
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c } else { '-' }).collect();
+    let name = name.trim_start_matches(['-', '.']).to_string();
+    let text = postdoc_study::init_manifest(if name.is_empty() { "study" } else { &name });
+    postdoc_core::Manifest::parse(&text, "postdoc.toml").context("the generated manifest is invalid")?;
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}: edit the commands, protected files and knobs, commit it, then `postdoc run`", path.display());
+    Ok(())
+}
+
+async fn run(cli: &Cli, max_trials: Option<u64>, parallel: Option<usize>) -> Result<i32> {
+    if parallel == Some(0) {
+        bail!("--parallel must be at least 1");
+    }
+    if max_trials == Some(0) {
+        bail!("--max-trials must be at least 1");
+    }
+    let recipe = open_recipe(cli).await?;
+    if let Some(name) = &cli.study
+        && name != &recipe.manifest.study.name
+    {
+        bail!("--study {name} does not match [study].name = \"{}\" in the manifest", recipe.manifest.study.name);
+    }
+    let url = store_url(cli, recipe.root());
+    let store = Store::open(&url).await?;
+    let max = max_trials.unwrap_or(recipe.manifest.study.budget.max_trials);
+    let ui = Arc::new(progress::RunProgress::new(max, cli.json));
+    let options = RunOptions { max_trials, parallel, ..Default::default() };
+    let session = Session::start(recipe, store.clone(), options, ui.clone()).await?;
+    let study = session.study().clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping: running trials are being stopped and will be retried on the next `postdoc run`");
+            let _ = stop_tx.send(true);
+        }
+    });
+    let reason = session.run(stop_rx).await;
+    ui.finish();
+    let reason = reason?;
+    views::final_summary(&store, &study, &reason).await?;
+    Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
+}

@@ -45,9 +45,11 @@ pub fn baseline(trials: &[TrialRecord]) -> Option<&TrialRecord> {
     trials.iter().filter(|t| t.is_baseline() && t.label != Some(Label::HarnessAbort)).max_by_key(|t| t.number)
 }
 
-/// The study's noise: pooled over every configuration that ran on more than one seed.
+/// The study's noise: pooled over the configurations a candidate is judged against (the
+/// baseline and every kept trial), each run on several seeds. Failed and discarded trials stay
+/// out: an unstable configuration must not widen the margin every later candidate faces.
 pub fn study_noise(trials: &[TrialRecord]) -> Noise {
-    Noise::pooled(trials.iter().map(|t| t.run_scores.as_slice()))
+    Noise::pooled(trials.iter().filter(|t| t.is_kept()).map(|t| t.run_scores.as_slice()))
 }
 
 /// What `trial` is known to score, as gain (larger is better).

@@ -16,7 +16,7 @@ use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
 use postdoc_search::RandomSearch;
 use postdoc_store::{Lease, Store, StudyRecord, now_ms};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, watch};
@@ -354,12 +354,12 @@ impl Session {
             }
             // Fill free slots: queued trials first (retries, proposals of a killed session), then
             // the baseline, then new proposals once the baseline has been judged.
-            let mut pending: VecDeque<&TrialRecord> = trials
-                .iter()
-                .filter(|t| t.status == TrialStatus::Proposed && !in_flight.contains_key(&t.number))
-                .collect();
             while stop_reason.is_none() && running.len() < self.parallel {
-                let next = if let Some(t) = pending.pop_front() {
+                // Fresh for every slot: the proposal just made changes whose turn it is.
+                let trials = ctx.store.trials(ctx.study.id).await?;
+                let pending =
+                    trials.iter().find(|t| t.status == TrialStatus::Proposed && !in_flight.contains_key(&t.number));
+                let next = if let Some(t) = pending {
                     if !t.is_baseline() && !baseline_ok {
                         break;
                     }
@@ -386,7 +386,7 @@ impl Session {
                         }
                         break;
                     }
-                    match self.propose(&trials, &unavailable).await? {
+                    match self.propose(&unavailable).await? {
                         Some(n) => n,
                         None => {
                             if running.is_empty() {
@@ -459,12 +459,9 @@ impl Session {
     }
 
     /// Asks the specialist with the fewest proposals so far for its next one and records it.
-    async fn propose(
-        &self,
-        trials: &[TrialRecord],
-        unavailable: &BTreeMap<String, String>,
-    ) -> Result<Option<TrialNo>, StudyError> {
+    async fn propose(&self, unavailable: &BTreeMap<String, String>) -> Result<Option<TrialNo>, StudyError> {
         let ctx = &self.ctx;
+        let trials = &ctx.store.trials(ctx.study.id).await?;
         let manifest = &ctx.recipe.manifest;
         let proposals_of = |name: &str| trials.iter().filter(|t| t.specialist == name && t.retry_of.is_none()).count();
         let Some((index, specialist)) = ctx
@@ -519,7 +516,7 @@ impl Session {
                         &serde_json::json!({"specialist": name, "reason": why}),
                     )
                     .await?;
-                return Box::pin(self.propose(trials, &{
+                return Box::pin(self.propose(&{
                     let mut u = unavailable.clone();
                     u.insert(name, why);
                     u
@@ -535,7 +532,7 @@ impl Session {
             ctx.store.finish(ctx.study.id, number, &verdict).await?;
             let record = ctx.store.trial(&ctx.study, number).await?;
             ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
-            return Box::pin(self.propose(&ctx.store.trials(ctx.study.id).await?, unavailable)).await;
+            return Box::pin(self.propose(unavailable)).await;
         }
         Ok(Some(number))
     }

@@ -154,7 +154,7 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
     let score = screen_run.score.expect("a run without findings has a score");
     {
         let _guard = ctx.decide.lock().await;
-        let (best_ref, noise) = judge_against(ctx).await?;
+        let (best_ref, noise) = judge_against(ctx, None).await?;
         let gain = manifest.study.objective.direction.gain(score);
         if let Screen::Decided(decision) = noise::screen(gain, best_ref, noise, &manifest.noise) {
             return decide(ctx, t, &commit, decision).await;
@@ -170,18 +170,28 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
         confirm_scores.push(manifest.study.objective.direction.gain(run.score.expect("scored")));
     }
     let _guard = ctx.decide.lock().await;
-    let (best_ref, noise) = judge_against(ctx).await?;
+    let (best_ref, noise) = judge_against(ctx, Some(t.number)).await?;
     let decision = noise::confirm(&confirm_scores, best_ref, noise, &manifest.noise);
     decide(ctx, t, &commit, decision).await
 }
 
-/// The current best's reference and the study's noise, read fresh from the store.
-async fn judge_against(ctx: &Ctx) -> Result<(postdoc_core::Reference, postdoc_core::Noise), StudyError> {
+/// The current best's reference and the noise to judge `candidate` with, read fresh from the
+/// store. Once the candidate has run on several seeds its own spread joins the pool.
+async fn judge_against(
+    ctx: &Ctx,
+    candidate: Option<TrialNo>,
+) -> Result<(postdoc_core::Reference, postdoc_core::Noise), StudyError> {
     let trials = ctx.store.trials(ctx.study.id).await?;
     let direction = ctx.recipe.manifest.study.objective.direction;
     let best = current_best(&trials).expect("candidates run only after the baseline is kept");
     let best_ref = reference(best, direction).expect("a kept trial has a score");
-    Ok((best_ref, study_noise(&trials)))
+    let noise = match candidate.and_then(|n| trials.iter().find(|t| t.number == n)) {
+        Some(c) => postdoc_core::Noise::pooled(
+            trials.iter().filter(|t| t.is_kept()).chain([c]).map(|t| t.run_scores.as_slice()),
+        ),
+        None => study_noise(&trials),
+    };
+    Ok((best_ref, noise))
 }
 
 async fn decide(ctx: &Ctx, t: &TrialRecord, commit: &str, decision: Decision) -> Result<(), StudyError> {
