@@ -148,6 +148,17 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A write transaction. SQLite's must take the write lock up front (`BEGIN IMMEDIATE`): a
+    /// deferred one that reads and then writes fails at once with SQLITE_BUSY when another
+    /// connection wrote in between, where an immediate one waits its turn.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        begin.map_err(q("begin"))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -178,7 +189,7 @@ impl Store {
     }
 
     pub async fn create_study(&self, study: &StudyRecord) -> Result<StudyRecord> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO studies (name, recipe, base_commit, manifest, comparability, protected_hash, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -204,7 +215,7 @@ impl Store {
     /// Moves a study that has no usable baseline yet onto a new starting commit (the researcher
     /// fixed the recipe after its baseline failed).
     pub async fn rebase_study(&self, study: &StudyRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE studies SET base_commit = $1, manifest = $2, comparability = $3, protected_hash = $4 WHERE id = $5",
         )
@@ -296,7 +307,7 @@ impl Store {
 
     /// Records an event that changes no table (a session starting, setup finishing, ...).
     pub async fn record_event(&self, study: i64, trial: Option<TrialNo>, kind: &str, payload: &Value) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         append(&mut tx, study, trial, kind, payload).await?;
         tx.commit().await.map_err(q("commit"))
     }
@@ -333,7 +344,7 @@ impl Store {
         parent: Option<TrialNo>,
         retry_of: Option<TrialNo>,
     ) -> Result<TrialNo> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         let next: i64 = sqlx::query("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = $1")
             .bind(study)
             .fetch_one(&mut *tx)
@@ -366,7 +377,7 @@ impl Store {
 
     /// The trial's commit exists and its runs begin.
     pub async fn start(&self, study: i64, trial: TrialNo, commit: &str, patch: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE trials SET status = 'running', commit_sha = $1, patch = $2, started_ms = $3 WHERE study_id = $4 AND number = $5")
             .bind(commit)
             .bind(patch)
@@ -382,7 +393,7 @@ impl Store {
 
     /// Records a finished run and refreshes the trial's aggregates (mean scores, costs).
     pub async fn record_run(&self, study: i64, trial: TrialNo, run: &RunRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO runs (study_id, trial, idx, purpose, seed, exit_code, signal, timed_out, train_seconds, eval_seconds,
                 cpu_seconds, peak_rss_bytes, artifact_bytes, score, scores, findings, log_tail, eval_log_tail, started_ms, finished_ms)
@@ -443,7 +454,7 @@ impl Store {
         if points.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         for p in points {
             sqlx::query("INSERT INTO metrics (study_id, trial, run_idx, step, name, value, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(study)
@@ -462,7 +473,7 @@ impl Store {
 
     /// Gives the trial its label; the one transition to `finished`.
     pub async fn finish(&self, study: i64, trial: TrialNo, verdict: &Verdict) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE trials SET status = 'finished', label = $1, reason = $2, log_excerpt = $3, finished_ms = $4
              WHERE study_id = $5 AND number = $6 AND status <> 'finished'",
