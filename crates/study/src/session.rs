@@ -340,8 +340,8 @@ impl Session {
                 stop_reason = Some(StopReason::Interrupted);
             }
             let trials = ctx.store.trials(ctx.study.id).await?;
-            let baseline_ok = baseline(&trials).is_some_and(|b| b.is_kept());
-            if let Some(b) = baseline(&trials).filter(|b| b.status == TrialStatus::Finished && !b.is_kept()) {
+            let baseline_ok = self.baseline(&trials).is_some_and(|b| b.is_kept());
+            if let Some(b) = self.baseline(&trials).filter(|b| b.status == TrialStatus::Finished && !b.is_kept()) {
                 // Candidates cannot be judged without the unmodified recipe's score.
                 return Err(StudyError::Baseline {
                     label: b.label.unwrap_or(Label::HarnessAbort),
@@ -364,7 +364,7 @@ impl Session {
                         break;
                     }
                     t.number
-                } else if baseline(&trials).is_none()
+                } else if self.baseline(&trials).is_none()
                     && !trials.iter().any(|t| t.is_baseline() && t.status != TrialStatus::Finished)
                 {
                     let proposal = Proposal {
@@ -439,6 +439,12 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The baseline of the study's current starting commit (a rebased study's old, failed
+    /// baseline no longer counts).
+    fn baseline<'t>(&self, trials: &'t [TrialRecord]) -> Option<&'t TrialRecord> {
+        baseline(trials).filter(|b| b.commit.as_deref().is_none_or(|c| c == self.ctx.study.base_commit))
     }
 
     async fn budget_spent(&self, trials: &[TrialRecord]) -> Result<Option<StopReason>, StudyError> {
