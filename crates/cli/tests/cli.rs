@@ -23,7 +23,7 @@ fn a_study_on_the_example_through_every_command() {
     let show = postdoc(dir.path()).args(["show", "1", "--json"]).output().unwrap();
     let show: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(show["trial"]["number"], 1);
-    assert!(show["runs"].as_array().unwrap().len() >= 1);
+    assert!(!show["runs"].as_array().unwrap().is_empty());
     assert_eq!(show["events"][0]["kind"], "proposed");
     postdoc(dir.path())
         .args(["show", "1", "--full"])

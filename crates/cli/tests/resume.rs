@@ -83,7 +83,8 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let trials = export(dir.path());
     let by_id: BTreeMap<u64, &serde_json::Value> = trials.iter().map(|t| (t["id"].as_u64().unwrap(), t)).collect();
     assert!(trials.iter().all(|t| t["status"] == "finished"), "every trial ended");
-    let aborted: Vec<u64> = trials.iter().filter(|t| t["label"] == "harness_abort").map(|t| t["id"].as_u64().unwrap()).collect();
+    let aborted: Vec<u64> =
+        trials.iter().filter(|t| t["label"] == "harness_abort").map(|t| t["id"].as_u64().unwrap()).collect();
     assert!(!aborted.is_empty(), "at least one kill landed while a trial ran");
     eprintln!("{} trials, {} lost to kills and retried", trials.len(), aborted.len());
 

@@ -134,16 +134,16 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         tail.lock().expect("tail lock").push(&buf[..n]);
-                        if let Some(f) = log.as_mut() {
-                            if written < LOG_FILE_CAP {
-                                let take = n.min((LOG_FILE_CAP - written) as usize);
-                                let _ = f.write_all(&buf[..take]);
-                                written += take as u64;
-                                if written >= LOG_FILE_CAP {
-                                    let _ = f.write_all(
-                                        b"\n[postdoc: log truncated here; the end is kept in the trial's log tail]\n",
-                                    );
-                                }
+                        if let Some(f) = log.as_mut()
+                            && written < LOG_FILE_CAP
+                        {
+                            let take = n.min((LOG_FILE_CAP - written) as usize);
+                            let _ = f.write_all(&buf[..take]);
+                            written += take as u64;
+                            if written >= LOG_FILE_CAP {
+                                let _ = f.write_all(
+                                    b"\n[postdoc: log truncated here; the end is kept in the trial's log tail]\n",
+                                );
                             }
                         }
                     }
