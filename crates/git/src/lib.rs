@@ -109,11 +109,16 @@ impl Repo {
     /// Removes a worktree (whatever it holds) and forgets it.
     pub async fn remove_worktree(&self, path: &Path) -> Result<()> {
         let p = path.to_string_lossy();
-        let removed = self.git(&["worktree", "remove", "--force", "--force", &p]).await;
-        if removed.is_err() && path.exists() {
-            let _ = std::fs::remove_dir_all(path);
+        match self.git(&["worktree", "remove", "--force", "--force", &p]).await {
+            Ok(_) => Ok(()),
+            // Not a registered worktree (or half made): remove the folder, forget stale entries.
+            Err(_) => {
+                if path.exists() {
+                    let _ = std::fs::remove_dir_all(path);
+                }
+                self.git(&["worktree", "prune"]).await.map(drop)
+            }
         }
-        self.git(&["worktree", "prune"]).await.map(drop)
     }
 
     /// Applies a unified diff inside a worktree.
@@ -135,8 +140,10 @@ impl Repo {
         self.git_in(worktree, &["add", "-A"], None).await?;
         self.git_in(worktree, &["commit", "-q", "--allow-empty", "--no-verify", "-F", "-"], Some(message.as_bytes()))
             .await?;
-        let out = self.git_in(worktree, &["rev-parse", "HEAD"], None).await?;
-        Ok(out.stdout_text().trim().to_string())
+        match detached_head(worktree) {
+            Some(commit) => Ok(commit),
+            None => Ok(self.git_in(worktree, &["rev-parse", "HEAD"], None).await?.stdout_text().trim().to_string()),
+        }
     }
 
     /// Paths that differ between two commits (both sides of a rename).
@@ -206,6 +213,16 @@ impl Repo {
         }
         Ok(files)
     }
+}
+
+/// The commit a detached worktree's HEAD names, read from its admin folder (saves a process per
+/// trial); `None` when the layout is not the plain one, and the caller asks git.
+fn detached_head(worktree: &Path) -> Option<String> {
+    let pointer = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    let admin = PathBuf::from(pointer.strip_prefix("gitdir:")?.trim());
+    let head = std::fs::read_to_string(admin.join("HEAD")).ok()?;
+    let head = head.trim();
+    (head.len() >= 40 && head.chars().all(|c| c.is_ascii_hexdigit())).then(|| head.to_string())
 }
 
 fn short(path: &str) -> GitError {

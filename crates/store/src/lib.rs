@@ -508,6 +508,16 @@ impl Store {
         rows.iter().map(rows::trial).collect()
     }
 
+    /// The trials labelled `keep` (the baseline among them): what candidates are judged against.
+    pub async fn kept_trials(&self, study: i64) -> Result<Vec<TrialRecord>> {
+        let rows = sqlx::query("SELECT * FROM trials WHERE study_id = $1 AND label = 'keep' ORDER BY number")
+            .bind(study)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list kept trials"))?;
+        rows.iter().map(rows::trial).collect()
+    }
+
     pub async fn trial(&self, study: &StudyRecord, number: TrialNo) -> Result<TrialRecord> {
         let row = sqlx::query("SELECT * FROM trials WHERE study_id = $1 AND number = $2")
             .bind(study.id)

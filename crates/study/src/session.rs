@@ -100,6 +100,10 @@ pub(crate) struct Ctx {
 pub struct Session {
     ctx: Arc<Ctx>,
     lease: Lease,
+    /// Seconds earlier sessions drove the study, and when this one began: the wall-clock budget
+    /// is their sum with this session's time so far.
+    earlier_active_s: f64,
+    began: std::time::Instant,
     max_trials: u64,
     parallel: usize,
 }
@@ -181,6 +185,8 @@ impl Session {
             globs.extend(spec.knobs_file.clone());
             surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
         }
+        let earlier = store.events(study.id, None).await?;
+        let earlier_active_s = active_seconds(&earlier, earlier.last().map(|e| e.at_ms).unwrap_or_else(now_ms));
         store
             .record_event(
                 study.id,
@@ -206,7 +212,7 @@ impl Session {
             decide: Mutex::new(()),
             reporter,
         });
-        let session = Session { ctx, lease, max_trials, parallel };
+        let session = Session { ctx, lease, earlier_active_s, began: std::time::Instant::now(), max_trials, parallel };
         let started = async {
             session.recover().await?;
             session.setup().await
@@ -339,7 +345,7 @@ impl Session {
             if *stop.borrow() {
                 stop_reason = Some(StopReason::Interrupted);
             }
-            let trials = ctx.store.trials(ctx.study.id).await?;
+            let mut trials = ctx.store.trials(ctx.study.id).await?;
             let baseline_ok = self.baseline(&trials).is_some_and(|b| b.is_kept());
             if let Some(b) = self.baseline(&trials).filter(|b| b.status == TrialStatus::Finished && !b.is_kept()) {
                 // Candidates cannot be judged without the unmodified recipe's score.
@@ -354,9 +360,13 @@ impl Session {
             }
             // Fill free slots: queued trials first (retries, proposals of a killed session), then
             // the baseline, then new proposals once the baseline has been judged.
+            let mut fresh = true;
             while stop_reason.is_none() && running.len() < self.parallel {
                 // Fresh for every slot: the proposal just made changes whose turn it is.
-                let trials = ctx.store.trials(ctx.study.id).await?;
+                if !fresh {
+                    trials = ctx.store.trials(ctx.study.id).await?;
+                }
+                fresh = false;
                 let pending =
                     trials.iter().find(|t| t.status == TrialStatus::Proposed && !in_flight.contains_key(&t.number));
                 let next = if let Some(t) = pending {
@@ -386,7 +396,7 @@ impl Session {
                         }
                         break;
                     }
-                    match self.propose(&unavailable).await? {
+                    match self.propose(&trials, &unavailable).await? {
                         Some(n) => n,
                         None => {
                             if running.is_empty() {
@@ -456,8 +466,7 @@ impl Session {
             }
         }
         if let Some(limit) = budget.wall_clock {
-            let events = self.ctx.store.events(self.ctx.study.id, None).await?;
-            if active_seconds(&events, now_ms()) >= limit.0 {
+            if self.earlier_active_s + self.began.elapsed().as_secs_f64() >= limit.0 {
                 return Ok(Some(StopReason::WallClock(limit.0)));
             }
         }
@@ -465,9 +474,12 @@ impl Session {
     }
 
     /// Asks the specialist with the fewest proposals so far for its next one and records it.
-    async fn propose(&self, unavailable: &BTreeMap<String, String>) -> Result<Option<TrialNo>, StudyError> {
+    async fn propose(
+        &self,
+        trials: &[TrialRecord],
+        unavailable: &BTreeMap<String, String>,
+    ) -> Result<Option<TrialNo>, StudyError> {
         let ctx = &self.ctx;
-        let trials = &ctx.store.trials(ctx.study.id).await?;
         let manifest = &ctx.recipe.manifest;
         let proposals_of = |name: &str| trials.iter().filter(|t| t.specialist == name && t.retry_of.is_none()).count();
         let Some((index, specialist)) = ctx
@@ -522,7 +534,7 @@ impl Session {
                         &serde_json::json!({"specialist": name, "reason": why}),
                     )
                     .await?;
-                return Box::pin(self.propose(&{
+                return Box::pin(self.propose(trials, &{
                     let mut u = unavailable.clone();
                     u.insert(name, why);
                     u
@@ -538,7 +550,7 @@ impl Session {
             ctx.store.finish(ctx.study.id, number, &verdict).await?;
             let record = ctx.store.trial(&ctx.study, number).await?;
             ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
-            return Box::pin(self.propose(unavailable)).await;
+            return Box::pin(self.propose(&ctx.store.trials(ctx.study.id).await?, unavailable)).await;
         }
         Ok(Some(number))
     }

@@ -64,7 +64,9 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
         Some(p) => ctx.store.trial(&ctx.study, p).await?.commit.unwrap_or_else(|| ctx.study.base_commit.clone()),
         None => ctx.study.base_commit.clone(),
     };
-    let _ = repo.remove_worktree(tree).await;
+    if tree.exists() {
+        let _ = repo.remove_worktree(tree).await;
+    }
     repo.add_worktree(tree, &parent_commit).await?;
 
     // Apply the edit; a proposal that cannot be applied is the specialist's fault.
@@ -181,15 +183,17 @@ async fn judge_against(
     ctx: &Ctx,
     candidate: Option<TrialNo>,
 ) -> Result<(postdoc_core::Reference, postdoc_core::Noise), StudyError> {
-    let trials = ctx.store.trials(ctx.study.id).await?;
+    // Only kept trials matter here, and there are few of them whatever the study's length.
+    let kept = ctx.store.kept_trials(ctx.study.id).await?;
     let direction = ctx.recipe.manifest.study.objective.direction;
-    let best = current_best(&trials).expect("candidates run only after the baseline is kept");
+    let best = current_best(&kept).expect("candidates run only after the baseline is kept");
     let best_ref = reference(best, direction).expect("a kept trial has a score");
-    let noise = match candidate.and_then(|n| trials.iter().find(|t| t.number == n)) {
-        Some(c) => postdoc_core::Noise::pooled(
-            trials.iter().filter(|t| t.is_kept()).chain([c]).map(|t| t.run_scores.as_slice()),
-        ),
-        None => study_noise(&trials),
+    let noise = match candidate {
+        Some(n) => {
+            let c = ctx.store.trial(&ctx.study, n).await?;
+            postdoc_core::Noise::pooled(kept.iter().chain([&c]).map(|t| t.run_scores.as_slice()))
+        }
+        None => study_noise(&kept),
     };
     Ok((best_ref, noise))
 }
