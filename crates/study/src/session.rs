@@ -465,10 +465,10 @@ impl Session {
                 return Ok(Some(StopReason::ComputeSeconds(limit.0)));
             }
         }
-        if let Some(limit) = budget.wall_clock {
-            if self.earlier_active_s + self.began.elapsed().as_secs_f64() >= limit.0 {
-                return Ok(Some(StopReason::WallClock(limit.0)));
-            }
+        if let Some(limit) = budget.wall_clock
+            && self.earlier_active_s + self.began.elapsed().as_secs_f64() >= limit.0
+        {
+            return Ok(Some(StopReason::WallClock(limit.0)));
         }
         Ok(None)
     }
