@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,28 @@ def sh(cmd, cwd):
     subprocess.run(cmd, cwd=cwd, shell=True, check=True, stdout=subprocess.DEVNULL)
 
 
+class rss_sampler(threading.Thread):
+    """Samples a process's resident memory every 0.2 s while it runs."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.samples = pid, []
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                with open(f"/proc/{self.pid}/statm") as f:
+                    self.samples.append(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20)
+            except (OSError, ValueError, IndexError):
+                return
+            time.sleep(0.2)
+
+    def quarters(self):
+        s = [x for x in self.samples if x > 0]
+        return [round(s[min(len(s) - 1, int(len(s) * q))], 1) for q in (0.25, 0.5, 0.75, 1.0)] if s else []
+
+
 def study(binary, n, store):
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "postdoc.toml"), "w") as f:
@@ -62,12 +85,14 @@ def study(binary, n, store):
             args += ["--store", store]
         start = time.monotonic()
         child = subprocess.Popen(args + ["run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rss = rss_sampler(child.pid)
         _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the build's
         child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - start
         if child.returncode != 0:
             sys.exit(f"postdoc run failed with {child.returncode}")
         peak_kib = usage.ru_maxrss
+        rss.join()
         out = subprocess.run(args + ["export", "--format", "jsonl"], check=True, capture_output=True, text=True).stdout
         trials = [json.loads(line) for line in out.splitlines()]
         candidates = sorted((t for t in trials if t["specialist"] != "baseline"), key=lambda t: t["id"])
@@ -83,6 +108,8 @@ def study(binary, n, store):
             "first_100_median_ms": statistics.median(overheads[:100]),
             "last_100_median_ms": statistics.median(overheads[-100:]),
             "peak_rss_mib": peak_kib / 1024.0,
+            # Resident memory sampled along the study: flat means no per-trial growth.
+            "rss_mib_at_quarters": rss.quarters(),
         }
 
 
@@ -93,11 +120,11 @@ def main():
     a = p.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "postdoc"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "postdoc")
-    print(f"{'trials':>6} {'wall s':>8} {'median ms':>10} {'p90 ms':>8} {'first100':>9} {'last100':>8} {'peak MiB':>9}")
+    print(f"{'trials':>6} {'wall s':>8} {'median ms':>10} {'p90 ms':>8} {'first100':>9} {'last100':>8} {'peak MiB':>9}  RSS MiB at 1/4, 1/2, 3/4, end")
     for n in a.trials:
         r = study(binary, n, a.store)
         print(f"{r['trials']:>6} {r['wall_s']:>8.1f} {r['median_ms']:>10.1f} {r['p90_ms']:>8.1f} "
-              f"{r['first_100_median_ms']:>9.1f} {r['last_100_median_ms']:>8.1f} {r['peak_rss_mib']:>9.1f}")
+              f"{r['first_100_median_ms']:>9.1f} {r['last_100_median_ms']:>8.1f} {r['peak_rss_mib']:>9.1f}  {r['rss_mib_at_quarters']}")
         sys.stdout.flush()
 
 

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use comfy_table::{Cell, ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use postdoc_core::lineage::{baseline, current_best};
 use postdoc_core::units::{Bytes, human_seconds};
-use postdoc_core::{Edit, LineageView, Manifest, TrialRecord};
+use postdoc_core::{Edit, Manifest, TrialRecord};
 use postdoc_store::{Store, StudyRecord, now_ms};
 use postdoc_study::{Recipe, StopReason, Summary};
 use std::io::Write;
@@ -221,8 +221,7 @@ pub(crate) async fn lineage(
     specialist: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let trials = store.trials(study.id).await?;
-    let view = LineageView::build(&study.name, &manifest.study.objective, &trials, specialist);
+    let view = postdoc_study::lineage_view(store, study, &manifest.study.objective, specialist).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {

@@ -11,6 +11,9 @@ use std::fmt::Write;
 
 /// How many trials the leaderboard and the recent-activity list show.
 const LIST_LEN: usize = 10;
+/// The trials built on the best that a view lists one by one (the latest); earlier ones are
+/// summarized by label, so a view stays readable, and cheap, however long the best has stood.
+pub const CHILDREN_SHOWN: usize = 30;
 /// A specialist whose last this-many finished trials kept nothing is told it is saturating.
 pub const SATURATION_WINDOW: usize = 5;
 
@@ -27,8 +30,10 @@ pub struct LineageView {
     pub leaderboard: Vec<TrialRecord>,
     /// From the baseline to the best, following parents.
     pub ancestry: Vec<TrialRecord>,
-    /// Every trial built on the best, failures included.
+    /// Trials built on the best, failures included: the latest [`CHILDREN_SHOWN`].
     pub children_of_best: Vec<TrialRecord>,
+    /// Labels of the trials built on the best that are not listed (older ones).
+    pub earlier_children: BTreeMap<Label, usize>,
     /// Latest trials first, running ones included.
     pub recent: Vec<TrialRecord>,
     pub label_counts: BTreeMap<Label, usize>,
@@ -81,7 +86,7 @@ impl LineageView {
         }
         ancestry.reverse();
 
-        let children_of_best = match &best {
+        let mut children_of_best: Vec<TrialRecord> = match &best {
             Some(b) => trials
                 .iter()
                 .filter(|t| t.parent == Some(b.number) && t.label != Some(Label::HarnessAbort))
@@ -89,6 +94,14 @@ impl LineageView {
                 .collect(),
             None => Vec::new(),
         };
+        let mut earlier_children = BTreeMap::new();
+        if children_of_best.len() > CHILDREN_SHOWN {
+            for t in children_of_best.drain(..children_of_best.len() - CHILDREN_SHOWN) {
+                if let Some(l) = t.label {
+                    *earlier_children.entry(l).or_insert(0) += 1;
+                }
+            }
+        }
         let mut recent: Vec<TrialRecord> = trials.iter().filter(|t| !t.is_baseline()).cloned().collect();
         recent.sort_by_key(|t| std::cmp::Reverse((t.finished_ms.unwrap_or(i64::MAX), t.number)));
         recent.truncate(LIST_LEN);
@@ -123,6 +136,7 @@ impl LineageView {
             leaderboard,
             ancestry,
             children_of_best,
+            earlier_children,
             recent,
             label_counts,
             saturation,
@@ -213,6 +227,11 @@ impl LineageView {
             let _ = writeln!(out, "\n## Trials built on the best (trial {})", best.number);
             if self.children_of_best.is_empty() {
                 let _ = writeln!(out, "None yet.");
+            }
+            if !self.earlier_children.is_empty() {
+                let total: usize = self.earlier_children.values().sum();
+                let counts: Vec<String> = self.earlier_children.iter().map(|(l, n)| format!("{l} {n}")).collect();
+                let _ = writeln!(out, "({total} earlier ones, not listed: {})", counts.join(", "));
             }
             for t in &self.children_of_best {
                 trial_line(&mut out, t);

@@ -19,6 +19,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use rows::{EventRecord, Lease, StudyRecord};
 
+/// Aggregates over a study's trials; see [`Store::tally`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Candidate trials that count against the budget (not the baseline, not `harness_abort`).
+    pub counted: u64,
+    pub compute_seconds: f64,
+    /// Proposals per specialist, retries not included.
+    pub proposals: BTreeMap<String, u64>,
+    /// Labels of finished candidate trials.
+    pub labels: BTreeMap<postdoc_core::Label, usize>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the lineage store at {url}: {reason}")]
@@ -123,6 +135,8 @@ impl Store {
                         // WAL survives a killed process with every committed transaction intact;
                         // NORMAL skips the fsync per commit that FULL would add.
                         sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        // A small page cache per connection keeps memory flat as the lineage grows.
+                        sqlx::query("PRAGMA cache_size = -512").execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -505,6 +519,128 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(q("list trials"))?;
+        rows.iter().map(rows::trial).collect()
+    }
+
+    /// Figures over all of a study's trials, computed in the database so a long study costs a
+    /// scheduling pass no more than a short one.
+    pub async fn tally(&self, study: i64) -> Result<Tally> {
+        let row = sqlx::query(
+            "SELECT
+                COUNT(CASE WHEN specialist <> 'baseline' AND (label IS NULL OR label <> 'harness_abort') THEN 1 END),
+                COALESCE(SUM(train_seconds + eval_seconds), 0.0)
+             FROM trials WHERE study_id = $1",
+        )
+        .bind(study)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("tally trials"))?;
+        let counted: i64 = row.try_get(0).map_err(q("tally trials"))?;
+        let compute_seconds: f64 = row.try_get(1).map_err(q("tally trials"))?;
+        let rows = sqlx::query(
+            "SELECT specialist, label, COUNT(*) AS n, COUNT(CASE WHEN retry_of IS NULL THEN 1 END) AS first
+             FROM trials WHERE study_id = $1 GROUP BY specialist, label",
+        )
+        .bind(study)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("tally labels"))?;
+        let mut tally = Tally { counted: counted as u64, compute_seconds, ..Tally::default() };
+        for r in rows {
+            let specialist: String = r.try_get("specialist").map_err(q("tally labels"))?;
+            let label: Option<String> = r.try_get("label").map_err(q("tally labels"))?;
+            let n: i64 = r.try_get("n").map_err(q("tally labels"))?;
+            let first: i64 = r.try_get("first").map_err(q("tally labels"))?;
+            *tally.proposals.entry(specialist.clone()).or_insert(0) += first as u64;
+            if let (Some(l), false) = (label, specialist == postdoc_core::BASELINE_SPECIALIST) {
+                let l = l
+                    .parse::<postdoc_core::Label>()
+                    .map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?;
+                *tally.labels.entry(l).or_insert(0) += n as usize;
+            }
+        }
+        Ok(tally)
+    }
+
+    /// Labels of the finished trials built on `parent` (infrastructure faults left out).
+    pub async fn children_labels(&self, study: i64, parent: TrialNo) -> Result<BTreeMap<postdoc_core::Label, usize>> {
+        let rows = sqlx::query(
+            "SELECT label, COUNT(*) FROM trials WHERE study_id = $1 AND parent = $2 AND label IS NOT NULL
+               AND label <> 'harness_abort' GROUP BY label",
+        )
+        .bind(study)
+        .bind(parent as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("count children"))?;
+        let mut counts = BTreeMap::new();
+        for r in rows {
+            let label: String = r.try_get(0).map_err(q("count children"))?;
+            let n: i64 = r.try_get(1).map_err(q("count children"))?;
+            let label = label.parse().map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?;
+            counts.insert(label, n as usize);
+        }
+        Ok(counts)
+    }
+
+    /// Trials waiting to run, oldest first.
+    pub async fn queued(&self, study: i64) -> Result<Vec<TrialNo>> {
+        let rows = sqlx::query("SELECT number FROM trials WHERE study_id = $1 AND status = 'proposed' ORDER BY number")
+            .bind(study)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("queued trials"))?;
+        rows.iter().map(|r| r.try_get::<i64, _>(0).map(|n| n as TrialNo).map_err(q("queued trials"))).collect()
+    }
+
+    /// Runs of the unmodified recipe, oldest first.
+    pub async fn baselines(&self, study: i64) -> Result<Vec<TrialRecord>> {
+        self.trials_where(study, "specialist = 'baseline'", None).await
+    }
+
+    /// The part of the lineage a lineage view shows: kept trials, the baselines, trials built on
+    /// the current best, the latest trials, and `specialist`'s latest finished ones. Bounded by
+    /// what is kept, not by the study's length.
+    pub async fn lineage_trials(
+        &self,
+        study: i64,
+        specialist: Option<&str>,
+        recent: usize,
+    ) -> Result<Vec<TrialRecord>> {
+        let mut trials = self.trials_where(study, "(label = 'keep' OR specialist = 'baseline')", None).await?;
+        if let Some(best) = postdoc_core::lineage::current_best(&trials).map(|b| b.number) {
+            let children = format!(
+                "parent = {best} AND (label IS NULL OR label <> 'harness_abort') ORDER BY number DESC LIMIT {}",
+                postdoc_core::lineage::CHILDREN_SHOWN
+            );
+            trials.extend(self.trials_where(study, &children, None).await?);
+        }
+        let latest =
+            format!("1 = 1 ORDER BY COALESCE(finished_ms, 9223372036854775807) DESC, number DESC LIMIT {recent}");
+        trials.extend(self.trials_where(study, &latest, None).await?);
+        if let Some(name) = specialist {
+            let mine = format!(
+                "specialist = $2 AND status = 'finished' AND label <> 'harness_abort' ORDER BY finished_ms DESC, number DESC LIMIT {}",
+                postdoc_core::lineage::SATURATION_WINDOW
+            );
+            trials.extend(self.trials_where(study, &mine, Some(name)).await?);
+        }
+        trials.sort_by_key(|t| t.number);
+        trials.dedup_by_key(|t| t.number);
+        Ok(trials)
+    }
+
+    async fn trials_where(&self, study: i64, condition: &str, text: Option<&str>) -> Result<Vec<TrialRecord>> {
+        let ordered = condition.contains("ORDER BY");
+        let sql = format!(
+            "SELECT * FROM trials WHERE study_id = $1 AND {condition}{}",
+            if ordered { "" } else { " ORDER BY number" }
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(study);
+        if let Some(t) = text {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(q("select trials"))?;
         rows.iter().map(rows::trial).collect()
     }
 

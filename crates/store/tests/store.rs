@@ -31,6 +31,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    tallies_and_slices,
     studies_are_unique_by_name,
     a_trial_goes_through_its_life,
     a_trial_finishes_once,
@@ -225,4 +226,39 @@ async fn unreachable_or_malformed_urls_fail_clearly() {
 #[test]
 fn testing_helper_names_the_server() {
     assert!(testing::server_url().starts_with("postgres"));
+}
+
+async fn tallies_and_slices(store: Store) {
+    let s = store.create_study(&study("tally")).await.unwrap();
+    let base =
+        Proposal { specialist: postdoc_core::BASELINE_SPECIALIST.into(), ..proposal("baseline", Edit::Unchanged) };
+    store.propose(s.id, &base, None, None).await.unwrap();
+    store.record_run(s.id, 0, &run(0, Some(0.5))).await.unwrap();
+    let keep = Verdict { label: Label::Keep, reason: "baseline".into(), excerpt: None };
+    store.finish(s.id, 0, &keep).await.unwrap();
+    for i in 1..=6u64 {
+        let n = store.propose(s.id, &proposal(&format!("idea {i}"), Edit::Unchanged), Some(0), None).await.unwrap();
+        if i <= 4 {
+            store.record_run(s.id, n, &run(0, Some(0.1 * i as f64))).await.unwrap();
+            let label = if i == 2 { Label::HarnessAbort } else { Label::Discard };
+            store.finish(s.id, n, &Verdict { label, reason: "x".into(), excerpt: None }).await.unwrap();
+        }
+    }
+    let retry = store.propose(s.id, &proposal("idea 2", Edit::Unchanged), Some(0), Some(2)).await.unwrap();
+    let tally = store.tally(s.id).await.unwrap();
+    assert_eq!(tally.counted, 6, "five fresh proposals and one retry; the aborted one does not count");
+    assert!((tally.compute_seconds - 5.0 * 2.5).abs() < 1e-9);
+    assert_eq!(tally.proposals["optimizer"], 6, "retries are not new proposals");
+    assert_eq!(tally.proposals[postdoc_core::BASELINE_SPECIALIST], 1);
+    assert_eq!(tally.labels[&Label::Discard], 3);
+    assert_eq!(tally.labels[&Label::HarnessAbort], 1);
+    assert!(!tally.labels.contains_key(&Label::Keep), "the baseline is not a candidate");
+    assert_eq!(store.queued(s.id).await.unwrap(), vec![5, 6, retry]);
+    assert_eq!(store.baselines(s.id).await.unwrap().len(), 1);
+    let slice = store.lineage_trials(s.id, Some("optimizer"), 3).await.unwrap();
+    let numbers: Vec<u64> = slice.iter().map(|t| t.number).collect();
+    // Baseline (kept and best), its children but the one lost to an infrastructure fault (2),
+    // and nothing twice.
+    assert_eq!(numbers, vec![0, 1, 3, 4, 5, 6, 7]);
+    assert_eq!(store.children_labels(s.id, 0).await.unwrap(), [(Label::Discard, 3)].into());
 }

@@ -20,7 +20,7 @@ mod trial;
 pub use knobs_file::{read_knobs, write_knobs};
 pub use layout::Layout;
 pub use recipe::{MANIFEST_FILE, Recipe, init_manifest};
-pub use session::{Progress, Reporter, RunOptions, Session, SilentReporter, StopReason};
+pub use session::{Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, lineage_view};
 pub use summary::{Summary, active_seconds};
 
 use postdoc_core::{Label, ManifestError};

@@ -7,7 +7,7 @@ use crate::recipe::Recipe;
 use crate::summary::active_seconds;
 use crate::trial;
 use crate::{StudyError, knobs_file};
-use postdoc_core::lineage::{baseline, current_best};
+use postdoc_core::lineage::baseline;
 use postdoc_core::{
     BASELINE_SPECIALIST, Edit, Finding, Label, LineageView, PathSet, Proposal, ProposalRequest, ProposeError,
     Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
@@ -15,7 +15,7 @@ use postdoc_core::{
 use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
 use postdoc_search::RandomSearch;
-use postdoc_store::{Lease, Store, StudyRecord, now_ms};
+use postdoc_store::{Lease, Store, StudyRecord, Tally, now_ms};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,8 @@ use tokio::task::JoinSet;
 /// How often the lease is renewed; a lease older than [`LEASE_STALE`] may be taken over.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const LEASE_STALE: Duration = Duration::from_secs(30);
+/// How many of the latest trials a lineage view lists.
+const LINEAGE_RECENT: usize = 10;
 /// An infrastructure fault is retried this many times before the proposal is given up.
 const MAX_RETRIES: usize = 2;
 
@@ -345,9 +347,11 @@ impl Session {
             if *stop.borrow() {
                 stop_reason = Some(StopReason::Interrupted);
             }
-            let mut trials = ctx.store.trials(ctx.study.id).await?;
-            let baseline_ok = self.baseline(&trials).is_some_and(|b| b.is_kept());
-            if let Some(b) = self.baseline(&trials).filter(|b| b.status == TrialStatus::Finished && !b.is_kept()) {
+            // A scheduling pass reads aggregates and short lists, never the whole lineage, so its
+            // cost does not grow with the study.
+            let baselines = ctx.store.baselines(ctx.study.id).await?;
+            let baseline_ok = self.baseline(&baselines).is_some_and(|b| b.is_kept());
+            if let Some(b) = self.baseline(&baselines).filter(|b| b.status == TrialStatus::Finished && !b.is_kept()) {
                 // Candidates cannot be judged without the unmodified recipe's score.
                 return Err(StudyError::Baseline {
                     label: b.label.unwrap_or(Label::HarnessAbort),
@@ -355,8 +359,9 @@ impl Session {
                     excerpt: b.log_excerpt.clone(),
                 });
             }
+            let mut tally = ctx.store.tally(ctx.study.id).await?;
             if stop_reason.is_none() {
-                stop_reason = self.budget_spent(&trials).await?;
+                stop_reason = self.budget_spent(&tally);
             }
             // Fill free slots: queued trials first (retries, proposals of a killed session), then
             // the baseline, then new proposals once the baseline has been judged.
@@ -364,18 +369,19 @@ impl Session {
             while stop_reason.is_none() && running.len() < self.parallel {
                 // Fresh for every slot: the proposal just made changes whose turn it is.
                 if !fresh {
-                    trials = ctx.store.trials(ctx.study.id).await?;
+                    tally = ctx.store.tally(ctx.study.id).await?;
                 }
                 fresh = false;
-                let pending =
-                    trials.iter().find(|t| t.status == TrialStatus::Proposed && !in_flight.contains_key(&t.number));
-                let next = if let Some(t) = pending {
-                    if !t.is_baseline() && !baseline_ok {
+                let queued = ctx.store.queued(ctx.study.id).await?;
+                let pending = queued.into_iter().find(|n| !in_flight.contains_key(n));
+                let next = if let Some(n) = pending {
+                    let is_baseline = baselines.iter().any(|b| b.number == n);
+                    if !is_baseline && !baseline_ok {
                         break;
                     }
-                    t.number
-                } else if self.baseline(&trials).is_none()
-                    && !trials.iter().any(|t| t.is_baseline() && t.status != TrialStatus::Finished)
+                    n
+                } else if self.baseline(&baselines).is_none()
+                    && !baselines.iter().any(|t| t.status != TrialStatus::Finished)
                 {
                     let proposal = Proposal {
                         specialist: BASELINE_SPECIALIST.into(),
@@ -389,14 +395,13 @@ impl Session {
                     break;
                 } else {
                     // Queued and running trials are in the store already, so they count here.
-                    let counted = trials.iter().filter(|t| t.is_counted()).count() as u64;
-                    if counted >= self.max_trials {
+                    if tally.counted >= self.max_trials {
                         if running.is_empty() {
                             stop_reason = Some(StopReason::MaxTrials(self.max_trials));
                         }
                         break;
                     }
-                    match self.propose(&trials, &unavailable).await? {
+                    match self.propose(&tally, &unavailable).await? {
                         Some(n) => n,
                         None => {
                             if running.is_empty() {
@@ -457,31 +462,30 @@ impl Session {
         baseline(trials).filter(|b| b.commit.as_deref().is_none_or(|c| c == self.ctx.study.base_commit))
     }
 
-    async fn budget_spent(&self, trials: &[TrialRecord]) -> Result<Option<StopReason>, StudyError> {
+    fn budget_spent(&self, tally: &Tally) -> Option<StopReason> {
         let budget = &self.ctx.recipe.manifest.study.budget;
-        if let Some(limit) = budget.compute_seconds {
-            let spent: f64 = trials.iter().map(TrialRecord::compute_seconds).sum();
-            if spent >= limit.0 {
-                return Ok(Some(StopReason::ComputeSeconds(limit.0)));
-            }
+        if let Some(limit) = budget.compute_seconds
+            && tally.compute_seconds >= limit.0
+        {
+            return Some(StopReason::ComputeSeconds(limit.0));
         }
         if let Some(limit) = budget.wall_clock
             && self.earlier_active_s + self.began.elapsed().as_secs_f64() >= limit.0
         {
-            return Ok(Some(StopReason::WallClock(limit.0)));
+            return Some(StopReason::WallClock(limit.0));
         }
-        Ok(None)
+        None
     }
 
     /// Asks the specialist with the fewest proposals so far for its next one and records it.
     async fn propose(
         &self,
-        trials: &[TrialRecord],
+        tally: &Tally,
         unavailable: &BTreeMap<String, String>,
     ) -> Result<Option<TrialNo>, StudyError> {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
-        let proposals_of = |name: &str| trials.iter().filter(|t| t.specialist == name && t.retry_of.is_none()).count();
+        let proposals_of = |name: &str| tally.proposals.get(name).copied().unwrap_or(0);
         let Some((index, specialist)) = ctx
             .specialists
             .iter()
@@ -492,7 +496,8 @@ impl Session {
             return Ok(None);
         };
         let name = specialist.name().to_string();
-        let best = current_best(trials).expect("a kept baseline exists before any proposal");
+        let view = lineage_view(&ctx.store, &ctx.study, &manifest.study.objective, Some(&name)).await?;
+        let best = view.best.as_ref().expect("a kept baseline exists before any proposal");
         let spec = manifest.specialist(&name).expect("specialists come from the manifest");
         let best_knobs = match &spec.knobs_file {
             Some(file) => {
@@ -509,8 +514,7 @@ impl Session {
             }
             None => Default::default(),
         };
-        let view = LineageView::build(&ctx.study.name, &manifest.study.objective, trials, Some(&name));
-        let seed = mix(manifest.study.seed, index as u64, proposals_of(&name) as u64);
+        let seed = mix(manifest.study.seed, index as u64, proposals_of(&name));
         let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs };
         let (proposal, invalid) = match specialist.propose(request).await {
             Ok(p) => (p, None),
@@ -534,7 +538,7 @@ impl Session {
                         &serde_json::json!({"specialist": name, "reason": why}),
                     )
                     .await?;
-                return Box::pin(self.propose(trials, &{
+                return Box::pin(self.propose(tally, &{
                     let mut u = unavailable.clone();
                     u.insert(name, why);
                     u
@@ -550,22 +554,48 @@ impl Session {
             ctx.store.finish(ctx.study.id, number, &verdict).await?;
             let record = ctx.store.trial(&ctx.study, number).await?;
             ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
-            return Box::pin(self.propose(&ctx.store.trials(ctx.study.id).await?, unavailable)).await;
+            return Box::pin(self.propose(&ctx.store.tally(ctx.study.id).await?, unavailable)).await;
         }
         Ok(Some(number))
     }
+}
+
+/// What `specialist` is shown before it proposes (and what `postdoc lineage` prints), read from
+/// a bounded slice of the lineage plus the study-wide label counts.
+pub async fn lineage_view(
+    store: &Store,
+    study: &StudyRecord,
+    objective: &postdoc_core::Objective,
+    specialist: Option<&str>,
+) -> Result<LineageView, StudyError> {
+    let trials = store.lineage_trials(study.id, specialist, LINEAGE_RECENT).await?;
+    let mut view = LineageView::build(&study.name, objective, &trials, specialist);
+    view.label_counts = store.tally(study.id).await?.labels;
+    // The slice holds only the latest children of the best; count the earlier ones in the store.
+    if let Some(best) = &view.best {
+        let mut earlier = store.children_labels(study.id, best.number).await?;
+        for shown in &view.children_of_best {
+            if let Some(l) = shown.label
+                && let Some(n) = earlier.get_mut(&l)
+            {
+                *n -= 1;
+            }
+        }
+        earlier.retain(|_, n| *n > 0);
+        view.earlier_children = earlier;
+    }
+    Ok(view)
 }
 
 /// Finishes `t` with an infrastructure verdict and, unless it has been retried too often,
 /// queues the same proposal again.
 pub(crate) async fn abort_and_retry(ctx: &Ctx, t: &TrialRecord, verdict: Verdict) -> Result<(), StudyError> {
     ctx.store.finish(ctx.study.id, t.number, &verdict).await?;
-    let trials = ctx.store.trials(ctx.study.id).await?;
     let mut chain = 0;
     let mut cursor = t.retry_of;
     while let Some(n) = cursor {
         chain += 1;
-        cursor = trials.iter().find(|x| x.number == n).and_then(|x| x.retry_of);
+        cursor = ctx.store.trial(&ctx.study, n).await?.retry_of;
     }
     if chain >= MAX_RETRIES {
         ctx.reporter.report(Progress::Note(format!(

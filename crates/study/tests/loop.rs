@@ -44,6 +44,13 @@ async fn a_study_runs_end_to_end_on_the_example() {
     // Live metrics were recorded for the runs.
     let metrics = store.metrics(study.id, candidates[0].number).await.unwrap();
     assert!(metrics.iter().any(|m| m.name == "train_loss"), "{metrics:?}");
+    // The bounded slice the scheduler reads shows exactly what the whole lineage would.
+    let manifest = postdoc_core::Manifest::parse(&study.manifest, "m").unwrap();
+    for specialist in [None, Some("optimizer"), Some("data")] {
+        let sliced = postdoc_study::lineage_view(&store, &study, &manifest.study.objective, specialist).await.unwrap();
+        let whole = postdoc_core::LineageView::build(&study.name, &manifest.study.objective, &trials, specialist);
+        assert_eq!(sliced.render(), whole.render());
+    }
     // The user's checkout is untouched.
     assert!(repo.uncommitted().await.unwrap().is_empty());
 }

@@ -89,3 +89,19 @@ fn render_shows_failures_with_their_excerpt() {
     let text = LineageView::build("tiny", &objective(), &study(), None).render();
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn long_standing_best_lists_its_latest_children_and_counts_the_rest() {
+    let mut trials = study();
+    for n in 100..140 {
+        let label = if n % 4 == 0 { Label::Crash } else { Label::Discard };
+        trials.push(trial(n, Some(3), "opt", Some(label), None));
+    }
+    let v = LineageView::build("tiny", &objective(), &trials, None);
+    assert_eq!(v.children_of_best.len(), CHILDREN_SHOWN);
+    assert_eq!(v.children_of_best.last().unwrap().number, 139);
+    let earlier: usize = v.earlier_children.values().sum();
+    // Trials 4 and 6 (one unfinished) plus 40 new ones: 42 children, 30 listed.
+    assert_eq!(earlier + v.children_of_best.iter().filter(|t| t.label.is_some()).count(), 41);
+    assert!(v.render().contains("earlier ones, not listed"));
+}
