@@ -5,7 +5,7 @@ use comfy_table::{Cell, ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use postdoc_core::lineage::{baseline, current_best};
 use postdoc_core::units::{Bytes, human_seconds};
 use postdoc_core::{Edit, Manifest, TrialRecord};
-use postdoc_store::{Store, StudyRecord, now_ms};
+use postdoc_store::{Store, StudyRecord};
 use postdoc_study::{Recipe, StopReason, Summary};
 use std::io::Write;
 use std::path::Path;
@@ -81,9 +81,7 @@ fn summary_table(s: &Summary) -> Table {
 }
 
 async fn summary(store: &Store, study: &StudyRecord, manifest: &Manifest) -> Result<Summary> {
-    let trials = store.trials(study.id).await?;
-    let events = store.events(study.id, None).await?;
-    Ok(Summary::compute(&study.name, &study.base_commit, manifest, &trials, &events, now_ms()))
+    Ok(Summary::read(store, study, manifest).await?)
 }
 
 pub(crate) async fn status(store: &Store, study: &StudyRecord, manifest: &Manifest, json: bool) -> Result<()> {

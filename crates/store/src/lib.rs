@@ -583,6 +583,36 @@ impl Store {
         Ok(counts)
     }
 
+    /// Trials running now.
+    pub async fn running(&self, study: i64) -> Result<Vec<TrialRecord>> {
+        self.trials_where(study, "status = 'running'", None).await
+    }
+
+    /// The events that open and close sessions, in order.
+    pub async fn session_events(&self, study: i64) -> Result<Vec<EventRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, trial, kind, payload, at_ms FROM events
+             WHERE study_id = $1 AND kind IN ('session_started', 'session_ended') ORDER BY id",
+        )
+        .bind(study)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read session events"))?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    /// When the last event with an id in `[from, until)` happened.
+    pub async fn last_event_ms(&self, study: i64, from: i64, until: Option<i64>) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(at_ms) FROM events WHERE study_id = $1 AND id >= $2 AND id < $3")
+            .bind(study)
+            .bind(from)
+            .bind(until.unwrap_or(i64::MAX))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("last event"))?;
+        row.try_get(0).map_err(q("last event"))
+    }
+
     /// Trials waiting to run, oldest first.
     pub async fn queued(&self, study: i64) -> Result<Vec<TrialNo>> {
         let rows = sqlx::query("SELECT number FROM trials WHERE study_id = $1 AND status = 'proposed' ORDER BY number")

@@ -21,7 +21,7 @@ pub use knobs_file::{read_knobs, write_knobs};
 pub use layout::Layout;
 pub use recipe::{MANIFEST_FILE, Recipe, init_manifest};
 pub use session::{Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, lineage_view};
-pub use summary::{Summary, active_seconds};
+pub use summary::{Summary, active_seconds, active_seconds_in};
 
 use postdoc_core::{Label, ManifestError};
 use std::path::PathBuf;

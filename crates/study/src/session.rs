@@ -4,7 +4,7 @@
 
 use crate::layout::Layout;
 use crate::recipe::Recipe;
-use crate::summary::active_seconds;
+use crate::summary::active_seconds_in;
 use crate::trial;
 use crate::{StudyError, knobs_file};
 use postdoc_core::lineage::baseline;
@@ -187,8 +187,8 @@ impl Session {
             globs.extend(spec.knobs_file.clone());
             surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
         }
-        let earlier = store.events(study.id, None).await?;
-        let earlier_active_s = active_seconds(&earlier, earlier.last().map(|e| e.at_ms).unwrap_or_else(now_ms));
+        // Read before this session's own marker: an earlier session left open was killed.
+        let earlier_active_s = active_seconds_in(&store, study.id).await?;
         store
             .record_event(
                 study.id,

@@ -1,8 +1,9 @@
 //! A study at a glance, computed from its records alone.
 
+use crate::StudyError;
 use postdoc_core::lineage::{baseline, current_best, study_noise};
-use postdoc_core::{Label, Manifest, Noise, TrialRecord, TrialStatus};
-use postdoc_store::EventRecord;
+use postdoc_core::{Label, Manifest, Noise, TrialRecord};
+use postdoc_store::{EventRecord, Store, StudyRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -51,37 +52,56 @@ pub struct Summary {
     pub wall_clock_budget: Option<f64>,
 }
 
-impl Summary {
-    pub fn compute(
-        study: &str,
-        base_commit: &str,
-        manifest: &Manifest,
-        trials: &[TrialRecord],
-        events: &[EventRecord],
-        now_ms: i64,
-    ) -> Summary {
-        let mut labels = BTreeMap::new();
-        for t in trials.iter().filter(|t| !t.is_baseline()) {
-            if let Some(l) = t.label {
-                *labels.entry(l).or_insert(0) += 1;
+/// Seconds the study has been driven, read from the store without reading every event: the
+/// session markers, plus the last event of each session left open (killed, or running now, when
+/// its last event is moments old).
+pub async fn active_seconds_in(store: &Store, study: i64) -> Result<f64, StudyError> {
+    let markers = store.session_events(study).await?;
+    let mut events = Vec::with_capacity(markers.len() * 2);
+    for (i, e) in markers.iter().enumerate() {
+        events.push(e.clone());
+        let next = markers.get(i + 1);
+        if e.kind == "session_started" && next.is_none_or(|n| n.kind == "session_started") {
+            // A session that never said goodbye lasted until its last event.
+            if let Some(at_ms) = store.last_event_ms(study, e.id, next.map(|n| n.id)).await? {
+                let last = EventRecord {
+                    id: e.id,
+                    trial: None,
+                    kind: "last_event".into(),
+                    payload: serde_json::Value::Null,
+                    at_ms,
+                };
+                events.push(last);
             }
         }
-        Summary {
-            study: study.to_string(),
-            base_commit: base_commit.to_string(),
-            baseline: baseline(trials).cloned(),
-            noise: study_noise(trials),
-            best: current_best(trials).cloned(),
-            labels,
-            running: trials.iter().filter(|t| t.status == TrialStatus::Running).cloned().collect(),
-            queued: trials.iter().filter(|t| t.status == TrialStatus::Proposed).count(),
-            trials: trials.iter().filter(|t| t.is_counted()).count() as u64,
+    }
+    let end = events.last().map(|e| e.at_ms).unwrap_or(0);
+    Ok(active_seconds(&events, end))
+}
+
+impl Summary {
+    /// The study at a glance, from aggregates and short lists (its cost does not grow with the
+    /// number of trials).
+    pub async fn read(store: &Store, study: &StudyRecord, manifest: &Manifest) -> Result<Summary, StudyError> {
+        let baselines = store.baselines(study.id).await?;
+        let kept = store.kept_trials(study.id).await?;
+        let tally = store.tally(study.id).await?;
+        Ok(Summary {
+            study: study.name.clone(),
+            base_commit: study.base_commit.clone(),
+            baseline: baseline(&baselines).cloned(),
+            noise: study_noise(&kept),
+            best: current_best(&kept).cloned(),
+            labels: tally.labels,
+            running: store.running(study.id).await?,
+            queued: store.queued(study.id).await?.len(),
+            trials: tally.counted,
             max_trials: manifest.study.budget.max_trials,
-            compute_seconds: trials.iter().map(TrialRecord::compute_seconds).sum(),
+            compute_seconds: tally.compute_seconds,
             compute_budget: manifest.study.budget.compute_seconds.map(|s| s.0),
-            active_seconds: active_seconds(events, now_ms),
+            active_seconds: active_seconds_in(store, study.id).await?,
             wall_clock_budget: manifest.study.budget.wall_clock.map(|s| s.0),
-        }
+        })
     }
 }
 

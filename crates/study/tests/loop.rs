@@ -54,3 +54,33 @@ async fn a_study_runs_end_to_end_on_the_example() {
     // The user's checkout is untouched.
     assert!(repo.uncommitted().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_killed_session_counts_up_to_its_last_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("l.db").display())).await.unwrap();
+    let study = store
+        .create_study(&postdoc_store::StudyRecord {
+            id: 0,
+            name: "s".into(),
+            recipe: "/r".into(),
+            base_commit: "c".into(),
+            manifest: String::new(),
+            comparability: String::new(),
+            protected_hash: String::new(),
+            created_ms: 0,
+        })
+        .await
+        .unwrap();
+    let null = serde_json::Value::Null;
+    let pause = |ms| tokio::time::sleep(std::time::Duration::from_millis(ms));
+    store.record_event(study.id, None, "session_started", &null).await.unwrap();
+    pause(100).await;
+    store.record_event(study.id, None, "setup_done", &null).await.unwrap(); // then killed
+    pause(400).await;
+    store.record_event(study.id, None, "session_started", &null).await.unwrap();
+    pause(100).await;
+    store.record_event(study.id, None, "session_ended", &null).await.unwrap();
+    let active = postdoc_study::active_seconds_in(&store, study.id).await.unwrap();
+    assert!((0.19..0.39).contains(&active), "two sessions of ~0.1 s each, not the 0.4 s between them: {active}");
+}
