@@ -39,8 +39,13 @@ pub struct Repo {
     lock: Arc<Mutex<()>>,
 }
 
-/// Settings that make every git call the same whatever the user's configuration says.
-const FIXED_CONFIG: [&str; 14] = [
+/// Settings that make every git call the same whatever the user's configuration says, and keep
+/// git from spawning background maintenance after each of the harness's many small commits.
+const FIXED_CONFIG: [&str; 18] = [
+    "-c",
+    "maintenance.auto=false",
+    "-c",
+    "gc.auto=0",
     "-c",
     "core.hooksPath=/dev/null",
     "-c",
@@ -244,8 +249,18 @@ impl Output {
     }
 }
 
+/// The `git` executable, found on the PATH once rather than searched for on every call.
+fn git_program() -> &'static Path {
+    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("git")).find(|p| p.is_file()))
+            .unwrap_or_else(|| PathBuf::from("git"))
+    })
+}
+
 async fn raw(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Output> {
-    let mut cmd = Command::new("git");
+    let mut cmd = Command::new(git_program());
     cmd.args(FIXED_CONFIG)
         .args(args)
         .current_dir(dir)
