@@ -157,6 +157,15 @@ impl Repo {
         Ok(out.stdout_text().split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect())
     }
 
+    /// The unified diff between two commits and the paths it touches, from one `git diff`.
+    pub async fn diff_and_paths(&self, from: &str, to: &str) -> Result<(String, Vec<String>)> {
+        let diff = self.diff(from, to).await?;
+        match paths_of_diff(&diff) {
+            Some(paths) => Ok((diff, paths)),
+            None => Ok((diff, self.changed_paths(from, to).await?)),
+        }
+    }
+
     /// The unified diff between two commits.
     pub async fn diff(&self, from: &str, to: &str) -> Result<String> {
         Ok(self.git(&["diff", "--no-ext-diff", "--no-color", "--binary", from, to]).await?.stdout_text())
@@ -218,6 +227,27 @@ impl Repo {
         }
         Ok(files)
     }
+}
+
+/// The paths a `git diff --no-renames` output touches, read from its `diff --git a/P b/P`
+/// headers (both sides name the same path when renames are off, which makes an unquoted header
+/// unambiguous even with spaces). `None` when a header cannot be read; the caller asks git.
+fn paths_of_diff(diff: &str) -> Option<Vec<String>> {
+    let mut paths = Vec::new();
+    for line in diff.lines() {
+        let Some(rest) = line.strip_prefix("diff --git ") else { continue };
+        if rest.starts_with('"') {
+            return None; // C-quoted names: leave them to git
+        }
+        let n = rest.len().checked_sub(5)? / 2;
+        let (a, b) = (rest.get(..2 + n)?, rest.get(2 + n..)?);
+        let path = a.strip_prefix("a/")?;
+        if b.strip_prefix(" b/")? != path {
+            return None;
+        }
+        paths.push(path.to_string());
+    }
+    Some(paths)
 }
 
 /// The commit a detached worktree's HEAD names, read from its admin folder (saves a process per
@@ -293,4 +323,18 @@ async fn raw(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Output> 
     r1.and(r2).map_err(GitError::Missing)?;
     let status = child.wait().await.map_err(GitError::Missing)?;
     Ok(Output { status_ok: status.success(), stdout: out, stderr: err })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paths_of_diff;
+
+    #[test]
+    fn diff_headers_give_their_paths() {
+        let diff = "diff --git a/recipe.toml b/recipe.toml\nindex 1..2 100644\n--- a/recipe.toml\n+++ b/recipe.toml\n\
+                    @@ -1 +1 @@\n-diff --git a/x b/x\n+y\ndiff --git a/my dir/a b.py b/my dir/a b.py\nnew file mode 100644\n";
+        assert_eq!(paths_of_diff(diff), Some(vec!["recipe.toml".to_string(), "my dir/a b.py".to_string()]));
+        assert_eq!(paths_of_diff("diff --git \"a/t\\tab\" \"b/t\\tab\"\n"), None);
+        assert_eq!(paths_of_diff(""), Some(vec![]));
+    }
 }

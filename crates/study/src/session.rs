@@ -106,6 +106,7 @@ pub struct Session {
     /// is their sum with this session's time so far.
     earlier_active_s: f64,
     began: std::time::Instant,
+    files_at: Mutex<BTreeMap<(String, String), String>>,
     max_trials: u64,
     parallel: usize,
 }
@@ -214,7 +215,15 @@ impl Session {
             decide: Mutex::new(()),
             reporter,
         });
-        let session = Session { ctx, lease, earlier_active_s, began: std::time::Instant::now(), max_trials, parallel };
+        let session = Session {
+            ctx,
+            lease,
+            earlier_active_s,
+            began: std::time::Instant::now(),
+            files_at: Mutex::new(BTreeMap::new()),
+            max_trials,
+            parallel,
+        };
         let started = async {
             session.recover().await?;
             session.setup().await
@@ -477,6 +486,24 @@ impl Session {
         None
     }
 
+    /// A file's text at a commit (empty if absent). Commits never change, and the best one
+    /// rarely does, so the last few reads are kept rather than asked of git for every proposal.
+    async fn file_at(&self, commit: &str, path: &str) -> String {
+        let key = (commit.to_string(), path.to_string());
+        if let Some(text) = self.files_at.lock().await.get(&key) {
+            return text.clone();
+        }
+        let read = self.ctx.recipe.repo.read_files(commit, &[path.to_string()]).await;
+        let text =
+            read.ok().and_then(|mut v| v.pop()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let mut cache = self.files_at.lock().await;
+        if cache.len() >= 16 {
+            cache.clear();
+        }
+        cache.insert(key, text.clone());
+        text
+    }
+
     /// Asks the specialist with the fewest proposals so far for its next one and records it.
     async fn propose(
         &self,
@@ -502,14 +529,7 @@ impl Session {
         let best_knobs = match &spec.knobs_file {
             Some(file) => {
                 let commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
-                let text = ctx
-                    .recipe
-                    .repo
-                    .read_files(&commit, std::slice::from_ref(file))
-                    .await
-                    .ok()
-                    .and_then(|mut v| v.pop());
-                let text = text.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let text = self.file_at(&commit, file).await;
                 knobs_file::read_knobs(&text, spec.knobs.keys())
             }
             None => Default::default(),

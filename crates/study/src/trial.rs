@@ -111,12 +111,11 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
         );
         repo.commit_all(tree, &message).await?
     };
-    let patch = repo.diff(&parent_commit, &commit).await?;
+    let (patch, changed) = repo.diff_and_paths(&parent_commit, &commit).await?;
     repo.update_ref(&ctx.layout.study_ref(&format!("trials/{}", t.number)), &commit).await?;
     ctx.store.start(ctx.study.id, t.number, &commit, &patch).await?;
 
     if !t.is_baseline() {
-        let changed = repo.changed_paths(&parent_commit, &commit).await?;
         let surface = ctx.surfaces.get(&t.specialist).expect("every specialist has a surface");
         if let Err(violation) = check_edit(&changed, surface, &ctx.protected, &t.specialist) {
             return finish(ctx, t.number, classify(&[Finding::IllegalEdit { reason: violation.to_string() }], None))
