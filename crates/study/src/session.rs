@@ -299,18 +299,8 @@ impl Session {
         let _ = ctx.recipe.repo.remove_worktree(&tree).await;
         ctx.recipe.repo.add_worktree(&tree, &ctx.study.base_commit).await?;
         let log = ctx.layout.study_dir().join("setup.log");
-        let spec = ProcessSpec {
-            command: setup.command.clone(),
-            cwd: tree.clone(),
-            env: trial::base_env(ctx),
-            seconds: setup.seconds.0,
-            grace: ctx.grace,
-            memory: None,
-            file_size: None,
-            log_file: Some(log),
-            tail_bytes: 16 * 1024,
-            metrics_file: None,
-        };
+        let budget = postdoc_core::manifest::ProcessBudget { seconds: setup.seconds, memory: None, file_size: None };
+        let spec = ProcessSpec { log_file: Some(log), ..trial::process(ctx, &setup.command, &tree, &budget, []) };
         let outcome = ctx.executor.run(spec, &Unwatched).await;
         let _ = ctx.recipe.repo.remove_worktree(&tree).await;
         let outcome = outcome.map_err(|e| StudyError::Setup { reason: e.to_string(), excerpt: String::new() })?;

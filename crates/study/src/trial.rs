@@ -6,6 +6,7 @@ use crate::session::{Ctx, Progress, abort_and_retry, mix};
 use crate::{StudyError, knobs_file};
 use postdoc_core::label::log_excerpt;
 use postdoc_core::lineage::{current_best, reference, study_noise};
+use postdoc_core::manifest::ProcessBudget;
 use postdoc_core::noise::{self, Screen};
 use postdoc_core::surface::check_edit;
 use postdoc_core::{
@@ -125,16 +126,8 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
 
     if let Some(preflight) = &manifest.run.preflight {
         let spec = ProcessSpec {
-            command: preflight.clone(),
-            cwd: tree.to_path_buf(),
-            env: base_env(ctx),
             seconds: PREFLIGHT_SECONDS.min(manifest.run.budget.seconds.0),
-            grace: ctx.grace,
-            memory: manifest.run.budget.memory.map(|b| b.0),
-            file_size: manifest.run.budget.file_size.map(|b| b.0),
-            log_file: None,
-            tail_bytes: TAIL_BYTES,
-            metrics_file: None,
+            ..process(ctx, preflight, tree, &manifest.run.budget, [])
         };
         let out = ctx.executor.run(spec, &postdoc_exec::Unwatched).await.map_err(harness)?;
         if !out.succeeded() {
@@ -253,6 +246,31 @@ pub(crate) fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
     env
 }
 
+/// One of the study's processes: `command` in `cwd` under `budget`, with the study's environment
+/// and `extra` variables; no log file and no metrics unless the caller adds them.
+pub(crate) fn process<const N: usize>(
+    ctx: &Ctx,
+    command: &str,
+    cwd: &Path,
+    budget: &ProcessBudget,
+    extra: [(&str, String); N],
+) -> ProcessSpec {
+    let mut env = base_env(ctx);
+    env.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+    ProcessSpec {
+        command: command.to_string(),
+        cwd: cwd.to_path_buf(),
+        env,
+        seconds: budget.seconds.0,
+        grace: ctx.grace,
+        memory: budget.memory.map(|b| b.0),
+        file_size: budget.file_size.map(|b| b.0),
+        log_file: None,
+        tail_bytes: TAIL_BYTES,
+        metrics_file: None,
+    }
+}
+
 fn harness(e: postdoc_exec::ExecError) -> StudyError {
     StudyError::Io { what: "could not run a process", path: ".".into(), source: std::io::Error::other(e.to_string()) }
 }
@@ -308,25 +326,17 @@ async fn run_once(
     ctx.reporter.report(Progress::RunStarted { number: t.number, run: idx, seed, purpose: purpose.as_str() });
     let started_ms = now_ms();
 
-    let mut env = base_env(ctx);
-    env.extend([
-        ("POSTDOC_TRIAL".to_string(), t.number.to_string()),
-        ("POSTDOC_OUT".to_string(), out_dir.display().to_string()),
-        ("POSTDOC_METRICS".to_string(), metrics_path.display().to_string()),
-        ("POSTDOC_SEED".to_string(), seed.to_string()),
-        ("POSTDOC_BUDGET_S".to_string(), format!("{}", manifest.run.budget.seconds.0)),
-    ]);
+    let env = [
+        ("POSTDOC_TRIAL", t.number.to_string()),
+        ("POSTDOC_OUT", out_dir.display().to_string()),
+        ("POSTDOC_METRICS", metrics_path.display().to_string()),
+        ("POSTDOC_SEED", seed.to_string()),
+        ("POSTDOC_BUDGET_S", format!("{}", manifest.run.budget.seconds.0)),
+    ];
     let spec = ProcessSpec {
-        command: manifest.run.command.clone(),
-        cwd: tree.to_path_buf(),
-        env,
-        seconds: manifest.run.budget.seconds.0,
-        grace: ctx.grace,
-        memory: manifest.run.budget.memory.map(|b| b.0),
-        file_size: manifest.run.budget.file_size.map(|b| b.0),
         log_file: Some(dir.join("train.log")),
-        tail_bytes: TAIL_BYTES,
         metrics_file: Some(metrics_path),
+        ..process(ctx, &manifest.run.command, tree, &manifest.run.budget, env)
     };
     let train = watched_run(ctx, t.number, idx, spec).await?;
     let mut record = RunRecord {
@@ -410,26 +420,17 @@ async fn evaluate(
         return Ok(());
     }
     let eval_out = dir.join("eval.json");
-    let mut env = base_env(ctx);
-    env.extend([
-        ("POSTDOC_TRIAL".to_string(), t.number.to_string()),
-        ("POSTDOC_OUT".to_string(), out_dir.display().to_string()),
-        ("POSTDOC_EVAL_OUT".to_string(), eval_out.display().to_string()),
-        ("POSTDOC_TRIAL_DIR".to_string(), tree.display().to_string()),
-        ("POSTDOC_SEED".to_string(), seed.to_string()),
-        ("POSTDOC_BUDGET_S".to_string(), format!("{}", manifest.evaluate.budget.seconds.0)),
-    ]);
+    let env = [
+        ("POSTDOC_TRIAL", t.number.to_string()),
+        ("POSTDOC_OUT", out_dir.display().to_string()),
+        ("POSTDOC_EVAL_OUT", eval_out.display().to_string()),
+        ("POSTDOC_TRIAL_DIR", tree.display().to_string()),
+        ("POSTDOC_SEED", seed.to_string()),
+        ("POSTDOC_BUDGET_S", format!("{}", manifest.evaluate.budget.seconds.0)),
+    ];
     let spec = ProcessSpec {
-        command: manifest.evaluate.command.clone(),
-        cwd: eval_dir,
-        env,
-        seconds: manifest.evaluate.budget.seconds.0,
-        grace: ctx.grace,
-        memory: manifest.evaluate.budget.memory.map(|b| b.0),
-        file_size: manifest.evaluate.budget.file_size.map(|b| b.0),
         log_file: Some(dir.join("eval.log")),
-        tail_bytes: TAIL_BYTES,
-        metrics_file: None,
+        ..process(ctx, &manifest.evaluate.command, &eval_dir, &manifest.evaluate.budget, env)
     };
     let out = ctx.executor.run(spec, &postdoc_exec::Unwatched).await.map_err(harness)?;
     record.eval_seconds = out.wall_seconds;
