@@ -65,6 +65,9 @@ fn a_study_on_the_example_through_every_command() {
     let status = postdoc(dir.path()).args(["status", "--json"]).output().unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["trials"], 6);
+    // No worktree outlives its session.
+    let list = std::process::Command::new("git").args(["worktree", "list"]).current_dir(dir.path()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1, "{}", String::from_utf8_lossy(&list.stdout));
     // The researcher's checkout is clean throughout.
     sh(dir.path(), "test -z \"$(git status --porcelain --untracked-files=no)\"");
 }

@@ -111,6 +111,14 @@ impl Repo {
         self.git(&["worktree", "add", "--force", "--detach", "-q", &p, commit]).await.map(drop)
     }
 
+    /// Points an existing worktree at `commit` and deletes everything untracked in it (ignored
+    /// files included), leaving exactly the commit's tree: a reused worktree carries nothing over
+    /// from the trial before.
+    pub async fn reset_worktree(&self, path: &Path, commit: &str) -> Result<()> {
+        self.git_in(path, &["checkout", "-q", "-f", "--detach", commit], None).await?;
+        self.git_in(path, &["clean", "-q", "-ffdx"], None).await.map(drop)
+    }
+
     /// Removes a worktree (whatever it holds) and forgets it.
     pub async fn remove_worktree(&self, path: &Path) -> Result<()> {
         let p = path.to_string_lossy();

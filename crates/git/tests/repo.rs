@@ -66,6 +66,15 @@ async fn a_trial_is_a_commit_in_its_own_worktree() {
     assert_ne!(same, commit);
     assert!(repo.changed_paths(&commit, &same).await.unwrap().is_empty());
 
+    // A reused worktree keeps nothing of its last use: not edits, not untracked or ignored files.
+    std::fs::write(wt.join("recipe.toml"), "lr = 9\n").unwrap();
+    std::fs::write(wt.join("scratch.bin"), "x").unwrap();
+    std::fs::create_dir_all(wt.join("__pycache__")).unwrap();
+    std::fs::write(wt.join(".gitignore"), "__pycache__/\n").unwrap();
+    repo.reset_worktree(&wt, &base).await.unwrap();
+    assert_eq!(std::fs::read_to_string(wt.join("recipe.toml")).unwrap(), "lr = 0.1\n");
+    assert!(!wt.join("scratch.bin").exists() && !wt.join("__pycache__").exists() && !wt.join(".gitignore").exists());
+
     repo.remove_worktree(&wt).await.unwrap();
     repo.remove_worktree(&wt2).await.unwrap();
     assert!(!wt.exists() && !wt2.exists());

@@ -44,6 +44,11 @@ impl Layout {
         self.worktrees().join(format!("{}-{name}", self.study))
     }
 
+    /// The worktree executor slot `slot` runs its trials in, one after another.
+    pub fn slot_worktree(&self, slot: usize) -> PathBuf {
+        self.worktree(&format!("slot{slot}"))
+    }
+
     /// Makes `.postdoc/` and keeps it out of the recipe's git status without touching the
     /// recipe's own `.gitignore`.
     pub fn ensure(&self) -> std::io::Result<()> {

@@ -329,6 +329,15 @@ impl Session {
     /// Runs trials until a budget is spent, nothing can be proposed, or `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<StopReason, StudyError> {
         let result = self.run_inner(&mut stop).await;
+        // The slots' worktrees go with the session, unless another session has taken the study
+        // over (and with it the slots of the same names).
+        let slots = if matches!(result, Err(StudyError::LeaseLost)) { 0 } else { self.parallel };
+        for slot in 0..slots {
+            let tree = self.ctx.layout.slot_worktree(slot);
+            if tree.exists() {
+                let _ = self.ctx.recipe.repo.remove_worktree(&tree).await;
+            }
+        }
         let ended = serde_json::json!({"result": match &result { Ok(r) => r.to_string(), Err(e) => e.to_string() }});
         let _ = self.ctx.store.record_event(self.ctx.study.id, None, "session_ended", &ended).await;
         self.release().await;
@@ -338,7 +347,8 @@ impl Session {
     async fn run_inner(&self, stop: &mut watch::Receiver<bool>) -> Result<StopReason, StudyError> {
         let ctx = &self.ctx;
         let mut running: JoinSet<(TrialNo, Result<Box<TrialRecord>, StudyError>)> = JoinSet::new();
-        let mut in_flight: BTreeMap<TrialNo, ()> = BTreeMap::new();
+        // Trial number to the executor slot (and so the worktree) it runs in.
+        let mut in_flight: BTreeMap<TrialNo, usize> = BTreeMap::new();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut stop_reason: Option<StopReason> = None;
         let unavailable: BTreeMap<String, String> = BTreeMap::new();
@@ -410,9 +420,10 @@ impl Session {
                         }
                     }
                 };
-                in_flight.insert(next, ());
+                let slot = (0..self.parallel).find(|s| !in_flight.values().any(|used| used == s)).expect("a free slot");
+                in_flight.insert(next, slot);
                 let ctx2 = Arc::clone(ctx);
-                running.spawn(async move { (next, trial::run(ctx2, next).await) });
+                running.spawn(async move { (next, trial::run(ctx2, next, slot).await) });
                 if !baseline_ok {
                     break; // the baseline runs alone
                 }
@@ -440,13 +451,13 @@ impl Session {
                         // Stop now: kill what runs, label it, queue its retry for the next session.
                         running.abort_all();
                         while running.join_next().await.is_some() {}
-                        for number in std::mem::take(&mut in_flight).into_keys() {
+                        for (number, slot) in std::mem::take(&mut in_flight) {
                             let t = ctx.store.trial(&ctx.study, number).await?;
                             if t.status != TrialStatus::Finished {
                                 let verdict = Verdict { label: Label::HarnessAbort, reason: "interrupted by the researcher".into(), excerpt: None };
                                 abort_and_retry(ctx, &t, verdict).await?;
                             }
-                            let _ = ctx.recipe.repo.remove_worktree(&ctx.layout.worktree(&number.to_string())).await;
+                            let _ = ctx.recipe.repo.remove_worktree(&ctx.layout.slot_worktree(slot)).await;
                         }
                         return Ok(StopReason::Interrupted);
                     }

@@ -27,17 +27,21 @@ const EXCERPT_BYTES: usize = 3000;
 const PREFLIGHT_SECONDS: f64 = 60.0;
 
 /// Runs trial `number` to its label. Infrastructure faults (git, files) are labelled
-/// `harness_abort` and retried; only a failing store ends the session.
-pub(crate) async fn run(ctx: Arc<Ctx>, number: TrialNo) -> Result<Box<TrialRecord>, StudyError> {
+/// `harness_abort` and retried; only a failing store ends the session. The trial runs in its
+/// slot's worktree, which the next trial of the slot reuses.
+pub(crate) async fn run(ctx: Arc<Ctx>, number: TrialNo, slot: usize) -> Result<Box<TrialRecord>, StudyError> {
     let t = ctx.store.trial(&ctx.study, number).await?;
     ctx.reporter.report(Progress::TrialStarted {
         number,
         specialist: t.specialist.clone(),
         hypothesis: t.hypothesis.clone(),
     });
-    let tree = ctx.layout.worktree(&number.to_string());
+    let tree = ctx.layout.slot_worktree(slot);
     let result = run_in_tree(&ctx, &t, &tree).await;
-    let _ = ctx.recipe.repo.remove_worktree(&tree).await;
+    if result.is_err() {
+        // A fault may have left the worktree half made: the slot's next trial starts afresh.
+        let _ = ctx.recipe.repo.remove_worktree(&tree).await;
+    }
     match result {
         Ok(()) => {}
         Err(e @ (StudyError::Git(_) | StudyError::Io { .. })) => {
@@ -65,10 +69,15 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
         Some(p) => ctx.store.trial(&ctx.study, p).await?.commit.unwrap_or_else(|| ctx.study.base_commit.clone()),
         None => ctx.study.base_commit.clone(),
     };
-    if tree.exists() {
-        let _ = repo.remove_worktree(tree).await;
+    // Reusing the slot's worktree costs a checkout; making one costs a worktree add and, later,
+    // a removal: about twice as much per trial.
+    let reused = tree.exists() && repo.reset_worktree(tree, &parent_commit).await.is_ok();
+    if !reused {
+        if tree.exists() {
+            let _ = repo.remove_worktree(tree).await;
+        }
+        repo.add_worktree(tree, &parent_commit).await?;
     }
-    repo.add_worktree(tree, &parent_commit).await?;
 
     // Apply the edit; a proposal that cannot be applied is the specialist's fault.
     let applied: Result<(), String> = match &t.edit {
