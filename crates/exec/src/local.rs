@@ -52,6 +52,21 @@ pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Kills a running process group when dropped: if the future running a process is abandoned
+/// (its trial was interrupted), the process must not run on unwatched.
+struct GroupGuard {
+    pgid: u32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            signal_group(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// The end of the output, kept in memory while the full log streams to a capped file.
 struct Tail {
     bytes: VecDeque<u8>,
@@ -119,6 +134,7 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
     let child = cmd.spawn().map_err(spawn_error)?;
     drop(cmd); // closes our copies of the pipe's write end, so the reader sees EOF at exit
     let pid = child.id();
+    let mut guard = GroupGuard { pgid: pid, armed: true };
     watcher.started(ProcessHandle { pid, start_ticks: start_ticks(pid).unwrap_or(0) });
 
     let tail = Arc::new(Mutex::new(Tail { bytes: VecDeque::new(), cap: spec.tail_bytes.max(1) }));
@@ -206,6 +222,7 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
     let wall_seconds = started.elapsed().as_secs_f64();
     // Whatever the recipe left running in its group goes now: nothing outlives its trial.
     signal_group(pid, libc::SIGKILL);
+    guard.armed = false;
     let (status, usage) = waited
         .map_err(|e| ExecError::Lost(e.to_string()))?
         .map_err(|e| ExecError::Lost(format!("wait for pid {pid}: {e}")))?;

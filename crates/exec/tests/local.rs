@@ -169,3 +169,16 @@ fn leftover_groups_are_killed_only_if_they_are_the_same_process() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 }
+
+#[tokio::test]
+async fn an_abandoned_run_takes_its_process_group_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(dir.path(), "sleep 300 & echo $! > bg.pid; sleep 300", 600.0);
+    let executor = LocalExecutor::new(1);
+    let run = executor.run(s, &Unwatched);
+    // Give up on the run after half a second, as an interrupted trial does.
+    assert!(tokio::time::timeout(Duration::from_millis(500), run).await.is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bg: u32 = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap().trim().parse().unwrap();
+    assert!(!alive(bg), "the background process {bg} must die with the abandoned run");
+}

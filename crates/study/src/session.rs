@@ -351,6 +351,8 @@ impl Session {
         let mut in_flight: BTreeMap<TrialNo, usize> = BTreeMap::new();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut stop_reason: Option<StopReason> = None;
+        // A dropped sender can never say stop; stop listening rather than wake on it forever.
+        let mut stop_open = true;
         let unavailable: BTreeMap<String, String> = BTreeMap::new();
         loop {
             if *stop.borrow() {
@@ -446,8 +448,10 @@ impl Session {
                         return Err(StudyError::LeaseLost);
                     }
                 }
-                _ = stop.changed() => {
-                    if *stop.borrow() {
+                changed = stop.changed(), if stop_open => {
+                    if changed.is_err() {
+                        stop_open = false;
+                    } else if *stop.borrow() {
                         // Stop now: kill what runs, label it, queue its retry for the next session.
                         running.abort_all();
                         while running.join_next().await.is_some() {}
