@@ -55,7 +55,7 @@ fn a_failing_setup_is_a_clear_error() {
     let out = postdoc(dir.path()).arg("run").output().unwrap();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("error: the setup command failed: it exited with Code(4)"), "{err}");
+    assert!(err.contains("error: the setup command failed: exit status 4"), "{err}");
     assert!(err.contains("no compiler here"), "the setup's own words are shown: {err}");
 }
 

@@ -308,7 +308,7 @@ impl Session {
             let reason = if outcome.timed_out {
                 format!("it ran past its {:.0}s budget", setup.seconds.0)
             } else {
-                format!("it exited with {:?}", outcome.exit)
+                trial::describe_exit(&outcome)
             };
             return Err(StudyError::Setup {
                 reason,

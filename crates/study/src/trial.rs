@@ -284,7 +284,7 @@ fn harness(e: postdoc_exec::ExecError) -> StudyError {
     StudyError::Io { what: "could not run a process", path: ".".into(), source: std::io::Error::other(e.to_string()) }
 }
 
-fn describe_exit(out: &ProcessOutcome) -> String {
+pub(crate) fn describe_exit(out: &ProcessOutcome) -> String {
     match out.exit {
         Exit::Code(c) => format!("exit status {c}"),
         Exit::Signal(s) => format!("killed by signal {s}"),
