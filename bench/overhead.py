@@ -9,7 +9,11 @@ shows. Beside each figure, measured in the same run, the "floor": what starting 
 processes a trial needs (eight git commands, two shells) costs on this machine at that moment,
 and the ratio of the overhead to it, which stays comparable when the machine is noisy.
 
-    python3 bench/overhead.py [--trials 100 500] [--store URL]
+Studies run one after another are measured apart: before each, the script waits for the file
+churn of the one before to age out of the filesystem's recent-deletion window (see
+BENCHMARKS.md), so a study's figure is its own and not its predecessor's.
+
+    python3 bench/overhead.py [--trials 100 500] [--store URL] [--settle SECONDS]
 """
 import argparse
 import json
@@ -131,16 +135,30 @@ def process_floor(repeats=60):
     return statistics.median(samples)
 
 
+def settle_default():
+    """ext4 without a journal will not reuse an inode freed less than dirty_expire ago and scans
+    past every such inode on each file creation, so one study's lock files slow the next one's."""
+    try:
+        with open("/proc/sys/vm/dirty_expire_centisecs") as f:
+            return int(f.read()) / 100.0 + 1.0
+    except (OSError, ValueError):
+        return 31.0
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--trials", type=int, nargs="+", default=[100, 500])
     p.add_argument("--store", help="a postgres:// URL (default: the recipe's SQLite file)")
+    p.add_argument("--settle", type=float, default=settle_default(),
+                   help="seconds to wait before each study (default: the kernel's dirty_expire interval)")
     a = p.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "postdoc"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "postdoc")
     print(f"{'trials':>6} {'wall s':>8} {'median ms':>10} {'p90 ms':>8} {'first100':>9} {'last100':>8} "
           f"{'floor ms':>9} {'ratio':>6} {'peak MiB':>9}  RSS MiB at 1/4, 1/2, 3/4, end")
-    for n in a.trials:
+    for i, n in enumerate(a.trials):
+        if i > 0:
+            time.sleep(a.settle)
         floor = process_floor()
         r = study(binary, n, a.store)
         print(f"{r['trials']:>6} {r['wall_s']:>8.1f} {r['median_ms']:>10.1f} {r['p90_ms']:>8.1f} "

@@ -25,7 +25,8 @@ pub struct ProcessSpec {
     pub memory: Option<u64>,
     /// Largest file the process may write (RLIMIT_FSIZE), bytes.
     pub file_size: Option<u64>,
-    /// Where the combined stdout and stderr go, capped at [`LOG_FILE_CAP`].
+    /// Where the combined stdout and stderr go, capped at [`LOG_FILE_CAP`]; made at the first
+    /// output, so a process that prints nothing leaves no file.
     pub log_file: Option<PathBuf>,
     /// How much of the end of the output to keep in memory and return.
     pub tail_bytes: usize,

@@ -140,7 +140,9 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
     let tail = Arc::new(Mutex::new(Tail { bytes: VecDeque::new(), cap: spec.tail_bytes.max(1) }));
     let reader_thread = {
         let tail = Arc::clone(&tail);
-        let mut log = spec.log_file.as_ref().and_then(|p| File::create(p).ok());
+        // Made at the first output: a silent process leaves no empty file behind.
+        let log_path = spec.log_file.clone();
+        let mut log: Option<File> = None;
         std::thread::spawn(move || {
             let mut reader = reader;
             let mut buf = [0u8; 16 * 1024];
@@ -150,6 +152,11 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         tail.lock().expect("tail lock").push(&buf[..n]);
+                        if log.is_none()
+                            && let Some(path) = &log_path
+                        {
+                            log = File::create(path).ok();
+                        }
                         if let Some(f) = log.as_mut()
                             && written < LOG_FILE_CAP
                         {

@@ -42,6 +42,14 @@ async fn captures_exit_code_environment_and_interleaved_output() {
 }
 
 #[tokio::test]
+async fn a_silent_process_leaves_no_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(spec(dir.path(), "true", 10.0)).await;
+    assert!(out.succeeded() && out.log_tail.is_empty());
+    assert!(!dir.path().join("run.log").exists());
+}
+
+#[tokio::test]
 async fn a_missing_command_could_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(spec(dir.path(), "no-such-command-postdoc --flag", 10.0)).await;

@@ -111,11 +111,13 @@ impl Repo {
         self.git(&["worktree", "add", "--force", "--detach", "-q", &p, commit]).await.map(drop)
     }
 
-    /// Points an existing worktree at `commit` and deletes everything untracked in it (ignored
-    /// files included), leaving exactly the commit's tree: a reused worktree carries nothing over
-    /// from the trial before.
+    /// Resets an existing worktree's files and index to `commit` and deletes everything untracked
+    /// in it (ignored files included), leaving exactly the commit's tree: a reused worktree carries
+    /// nothing over from the trial before. Its HEAD moves when the trial is recorded
+    /// ([`Repo::record_trial`]); `read-tree` rather than `checkout` because checkout also clears
+    /// merge state through the shared ref store, a few lock files per trial for nothing.
     pub async fn reset_worktree(&self, path: &Path, commit: &str) -> Result<()> {
-        self.git_in(path, &["checkout", "-q", "-f", "--detach", commit], None).await?;
+        self.git_in(path, &["read-tree", "--reset", "-u", commit], None).await?;
         self.git_in(path, &["clean", "-q", "-ffdx"], None).await.map(drop)
     }
 
@@ -147,16 +149,34 @@ impl Repo {
         }
     }
 
-    /// Commits everything in the worktree (an empty change still makes a commit, so each trial
-    /// has its own), returning the commit id.
-    pub async fn commit_all(&self, worktree: &Path, message: &str) -> Result<String> {
-        self.git_in(worktree, &["add", "-A"], None).await?;
-        self.git_in(worktree, &["commit", "-q", "--allow-empty", "--no-verify", "-F", "-"], Some(message.as_bytes()))
-            .await?;
-        match detached_head(worktree) {
-            Some(commit) => Ok(commit),
-            None => Ok(self.git_in(worktree, &["rev-parse", "HEAD"], None).await?.stdout_text().trim().to_string()),
-        }
+    /// Records a trial made in `worktree` on top of `parent`: with a `message`, everything in the
+    /// worktree becomes a commit of its own (even an empty change, so each trial has one);
+    /// without, the trial is `parent` itself. The worktree's HEAD and `refname` then point at it,
+    /// in one ref transaction. Returns the trial's commit.
+    ///
+    /// Plumbing (`write-tree`, `commit-tree`) rather than `git commit`: the commit command also
+    /// clears merge state and writes its message to a file, each a new file in `.git` per trial.
+    pub async fn record_trial(
+        &self,
+        worktree: &Path,
+        parent: &str,
+        message: Option<&str>,
+        refname: &str,
+    ) -> Result<String> {
+        let commit = match message {
+            None => parent.to_string(),
+            Some(message) => {
+                self.git_in(worktree, &["add", "-A"], None).await?;
+                let tree = self.git_in(worktree, &["write-tree"], None).await?.stdout_text();
+                let out = self
+                    .git_in(worktree, &["commit-tree", tree.trim(), "-p", parent], Some(message.as_bytes()))
+                    .await?;
+                out.stdout_text().trim().to_string()
+            }
+        };
+        let updates = format!("option no-deref\nupdate HEAD {commit}\nupdate {refname} {commit}\n");
+        self.git_in(worktree, &["update-ref", "--stdin"], Some(updates.as_bytes())).await?;
+        Ok(commit)
     }
 
     /// Paths that differ between two commits (both sides of a rename).
@@ -256,16 +276,6 @@ fn paths_of_diff(diff: &str) -> Option<Vec<String>> {
         paths.push(path.to_string());
     }
     Some(paths)
-}
-
-/// The commit a detached worktree's HEAD names, read from its admin folder (saves a process per
-/// trial); `None` when the layout is not the plain one, and the caller asks git.
-fn detached_head(worktree: &Path) -> Option<String> {
-    let pointer = std::fs::read_to_string(worktree.join(".git")).ok()?;
-    let admin = PathBuf::from(pointer.strip_prefix("gitdir:")?.trim());
-    let head = std::fs::read_to_string(admin.join("HEAD")).ok()?;
-    let head = head.trim();
-    (head.len() >= 40 && head.chars().all(|c| c.is_ascii_hexdigit())).then(|| head.to_string())
 }
 
 fn short(path: &str) -> GitError {

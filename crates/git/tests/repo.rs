@@ -9,6 +9,16 @@ fn sh(dir: &Path, script: &str) {
     assert!(ok, "{script}");
 }
 
+fn git_out(dir: &Path, args: &str) -> String {
+    let out = Command::new("git").args(args.split(' ')).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "git {args}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn head_of(worktree: &Path) -> String {
+    git_out(worktree, "rev-parse HEAD")
+}
+
 fn recipe() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     sh(
@@ -47,13 +57,17 @@ async fn a_trial_is_a_commit_in_its_own_worktree() {
     let wt = dir.path().join(".postdoc/worktrees/t1");
     repo.add_worktree(&wt, &base).await.unwrap();
     std::fs::write(wt.join("recipe.toml"), "lr = 0.01\n").unwrap();
-    let commit = repo.commit_all(&wt, "trial 1: lower lr\n\nPostdoc-Trial: 1").await.unwrap();
+    let commit = repo
+        .record_trial(&wt, &base, Some("trial 1: lower lr\n\nPostdoc-Trial: 1"), "refs/postdoc/s/trials/1")
+        .await
+        .unwrap();
     assert_ne!(commit, base);
+    assert_eq!(head_of(&wt), commit, "the worktree's HEAD follows the trial");
+    assert_eq!(git_out(&wt, "log -1 --format=%P%n%B"), format!("{base}\ntrial 1: lower lr\n\nPostdoc-Trial: 1"));
     assert_eq!(repo.changed_paths(&base, &commit).await.unwrap(), vec!["recipe.toml"]);
     let diff = repo.diff(&base, &commit).await.unwrap();
     assert!(diff.contains("-lr = 0.1") && diff.contains("+lr = 0.01"), "{diff}");
 
-    repo.update_ref("refs/postdoc/s/trials/1", &commit).await.unwrap();
     assert_eq!(repo.read_ref("refs/postdoc/s/trials/1").await.unwrap(), Some(commit.clone()));
     assert_eq!(repo.read_ref("refs/postdoc/s/best").await.unwrap(), None);
     repo.create_branch("tuned", &commit).await.unwrap();
@@ -62,17 +76,30 @@ async fn a_trial_is_a_commit_in_its_own_worktree() {
     // An unchanged trial still gets a commit of its own.
     let wt2 = dir.path().join(".postdoc/worktrees/t2");
     repo.add_worktree(&wt2, &commit).await.unwrap();
-    let same = repo.commit_all(&wt2, "trial 2: nothing").await.unwrap();
+    let same = repo.record_trial(&wt2, &commit, Some("trial 2: nothing"), "refs/postdoc/s/trials/2").await.unwrap();
     assert_ne!(same, commit);
     assert!(repo.changed_paths(&commit, &same).await.unwrap().is_empty());
+    // A trial with no edit at all is its parent.
+    let baseline = repo.record_trial(&wt2, &base, None, "refs/postdoc/s/trials/3").await.unwrap();
+    assert_eq!(baseline, base);
+    assert_eq!(repo.read_ref("refs/postdoc/s/trials/3").await.unwrap(), Some(base.clone()));
+    assert_eq!(head_of(&wt2), base);
 
     // A reused worktree keeps nothing of its last use: not edits, not untracked or ignored files.
     std::fs::write(wt.join("recipe.toml"), "lr = 9\n").unwrap();
     std::fs::write(wt.join("scratch.bin"), "x").unwrap();
     std::fs::create_dir_all(wt.join("__pycache__")).unwrap();
     std::fs::write(wt.join(".gitignore"), "__pycache__/\n").unwrap();
+    sh(&wt, "echo new > added.txt && git add added.txt && rm run.sh");
     repo.reset_worktree(&wt, &base).await.unwrap();
     assert_eq!(std::fs::read_to_string(wt.join("recipe.toml")).unwrap(), "lr = 0.1\n");
+    assert!(!wt.join("added.txt").exists() && wt.join("run.sh").exists());
+    // The next trial made there sees only its own change.
+    std::fs::write(wt.join("recipe.toml"), "lr = 0.5\n").unwrap();
+    let next = repo.record_trial(&wt, &base, Some("trial 4"), "refs/postdoc/s/trials/4").await.unwrap();
+    assert_eq!(repo.changed_paths(&base, &next).await.unwrap(), vec!["recipe.toml"]);
+    std::fs::write(wt.join("scratch.bin"), "x").unwrap();
+    repo.reset_worktree(&wt, &base).await.unwrap();
     assert!(!wt.join("scratch.bin").exists() && !wt.join("__pycache__").exists() && !wt.join(".gitignore").exists());
 
     repo.remove_worktree(&wt).await.unwrap();

@@ -108,21 +108,19 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
     if let Err(why) = applied {
         return finish(ctx, t.number, classify(&[Finding::InvalidProposal { reason: why }], None)).await;
     }
-    let commit = if t.edit == Edit::Unchanged {
-        parent_commit.clone()
-    } else {
-        let message = format!(
+    let message = (t.edit != Edit::Unchanged).then(|| {
+        format!(
             "postdoc trial {} ({}): {}\n\nPostdoc-Study: {}\nPostdoc-Trial: {}\n",
             t.number,
             t.specialist,
             t.hypothesis.lines().next().unwrap_or(""),
             ctx.study.name,
             t.number
-        );
-        repo.commit_all(tree, &message).await?
-    };
+        )
+    });
+    let trial_ref = ctx.layout.study_ref(&format!("trials/{}", t.number));
+    let commit = repo.record_trial(tree, &parent_commit, message.as_deref(), &trial_ref).await?;
     let (patch, changed) = repo.diff_and_paths(&parent_commit, &commit).await?;
-    repo.update_ref(&ctx.layout.study_ref(&format!("trials/{}", t.number)), &commit).await?;
     ctx.store.start(ctx.study.id, t.number, &commit, &patch).await?;
 
     if !t.is_baseline() {
