@@ -10,10 +10,12 @@
 //! 4. `preflight_crash`: the cheap check before the run failed, or the run could not start.
 //! 5. `train_overrun`: the run hit its time budget and was stopped (its exit status follows from that).
 //! 6. `crash`: the run failed, or the evaluator could not score what it produced (no JSON, NaN).
-//! 7. `size_blocked`: the artifacts exceed the size cap; they are not evaluated.
-//! 8. `eval_overrun`: the evaluator hit its time budget.
-//! 9. `gate_miss`: a gate on the evaluator's metrics failed.
-//! 10. `keep` or `discard`: the noise-aware keep rule.
+//! 7. `contaminated`: the run trained on the benchmark (its training examples hold benchmark
+//!    items), whatever it scores.
+//! 8. `size_blocked`: the artifacts exceed the size cap; they are not evaluated.
+//! 9. `eval_overrun`: the evaluator hit its time budget.
+//! 10. `gate_miss`: a gate on the evaluator's metrics failed.
+//! 11. `keep` or `discard`: the noise-aware keep rule.
 
 use crate::noise::Decision;
 use serde::{Deserialize, Serialize};
@@ -34,10 +36,11 @@ pub enum Label {
     EvalOverrun,
     GateMiss,
     HarnessAbort,
+    Contaminated,
 }
 
 impl Label {
-    pub const ALL: [Label; 11] = [
+    pub const ALL: [Label; 12] = [
         Label::Keep,
         Label::Discard,
         Label::Crash,
@@ -49,6 +52,7 @@ impl Label {
         Label::EvalOverrun,
         Label::GateMiss,
         Label::HarnessAbort,
+        Label::Contaminated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Label {
             Label::EvalOverrun => "eval_overrun",
             Label::GateMiss => "gate_miss",
             Label::HarnessAbort => "harness_abort",
+            Label::Contaminated => "contaminated",
         }
     }
 
@@ -97,6 +102,7 @@ pub enum Finding {
     PreflightCrash { reason: String, excerpt: String },
     TrainOverrun { seconds: f64, budget: f64 },
     Crash { reason: String, excerpt: String },
+    Contaminated { reason: String },
     SizeBlocked { bytes: u64, limit: u64 },
     EvalOverrun { seconds: f64, budget: f64 },
     GateMiss { gate: String, value: Option<f64> },
@@ -111,6 +117,7 @@ impl Finding {
             Finding::PreflightCrash { .. } => Label::PreflightCrash,
             Finding::TrainOverrun { .. } => Label::TrainOverrun,
             Finding::Crash { .. } => Label::Crash,
+            Finding::Contaminated { .. } => Label::Contaminated,
             Finding::SizeBlocked { .. } => Label::SizeBlocked,
             Finding::EvalOverrun { .. } => Label::EvalOverrun,
             Finding::GateMiss { .. } => Label::GateMiss,
@@ -126,9 +133,10 @@ impl Finding {
             Finding::PreflightCrash { .. } => 3,
             Finding::TrainOverrun { .. } => 4,
             Finding::Crash { .. } => 5,
-            Finding::SizeBlocked { .. } => 6,
-            Finding::EvalOverrun { .. } => 7,
-            Finding::GateMiss { .. } => 8,
+            Finding::Contaminated { .. } => 6,
+            Finding::SizeBlocked { .. } => 7,
+            Finding::EvalOverrun { .. } => 8,
+            Finding::GateMiss { .. } => 9,
         }
     }
 
@@ -138,7 +146,8 @@ impl Finding {
             | Finding::InvalidProposal { reason }
             | Finding::IllegalEdit { reason }
             | Finding::PreflightCrash { reason, .. }
-            | Finding::Crash { reason, .. } => reason.clone(),
+            | Finding::Crash { reason, .. }
+            | Finding::Contaminated { reason } => reason.clone(),
             Finding::TrainOverrun { seconds, budget } => {
                 format!("training ran {seconds:.1}s, over its {budget:.0}s budget, and was stopped")
             }
@@ -233,6 +242,7 @@ mod tests {
             Finding::PreflightCrash { reason: "syntax".into(), excerpt: String::new() },
             Finding::TrainOverrun { seconds: 2.0, budget: 1.0 },
             crash(),
+            Finding::Contaminated { reason: "trained on the benchmark".into() },
             Finding::SizeBlocked { bytes: 10, limit: 5 },
             Finding::EvalOverrun { seconds: 2.0, budget: 1.0 },
             Finding::GateMiss { gate: "a >= 1".into(), value: Some(0.0) },
@@ -247,6 +257,7 @@ mod tests {
                 Label::PreflightCrash,
                 Label::TrainOverrun,
                 Label::Crash,
+                Label::Contaminated,
                 Label::SizeBlocked,
                 Label::EvalOverrun,
                 Label::GateMiss

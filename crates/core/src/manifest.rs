@@ -92,6 +92,47 @@ pub struct EvaluateSpec {
     pub protected: Vec<String>,
     pub gates: Vec<Gate>,
     pub artifact_max_bytes: Option<Bytes>,
+    pub contamination: Option<ContaminationSpec>,
+}
+
+/// The contamination rule: the run writes the examples it trained on to a file in
+/// `$POSTDOC_OUT`, and a trial whose examples hold more than `max_overlap` of the benchmark's
+/// items is labelled `contaminated`, whatever its score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContaminationSpec {
+    /// Protected files holding the benchmark: JSONL (an item per line, its string fields) or
+    /// text (an item per non-empty line).
+    pub benchmark: Vec<String>,
+    /// The fields of a JSONL item to look for; all its string fields when empty.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// The training examples the run used, JSONL, relative to `$POSTDOC_OUT`.
+    #[serde(default = "default_train_data")]
+    pub train_data: String,
+    /// Words in a shared run that counts as overlap.
+    #[serde(default = "default_ngram")]
+    pub ngram: usize,
+    /// Benchmark texts shorter than this (in characters) are not looked for.
+    #[serde(default = "default_min_chars")]
+    pub min_chars: usize,
+    /// The share of benchmark items that may appear by chance (a problem generator can draw
+    /// a benchmark problem now and then).
+    #[serde(default = "default_max_overlap")]
+    pub max_overlap: f64,
+}
+
+fn default_train_data() -> String {
+    "train_data.jsonl".into()
+}
+fn default_ngram() -> usize {
+    13
+}
+fn default_min_chars() -> usize {
+    8
+}
+fn default_max_overlap() -> f64 {
+    0.01
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +286,7 @@ struct RawEvaluate {
     #[serde(default)]
     gates: Vec<String>,
     artifact_max_bytes: Option<Bytes>,
+    contamination: Option<ContaminationSpec>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +398,33 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
     for (i, g) in raw.evaluate.gates.iter().enumerate() {
         gates.push(g.parse::<Gate>().map_err(|why| problem(vec![key("evaluate"), key("gates"), Step::Index(i)], why))?);
     }
+    if let Some(c) = &raw.evaluate.contamination {
+        let at = |k: &str| vec![key("evaluate"), key("contamination"), key(k)];
+        if c.benchmark.is_empty() {
+            return Err(problem(at("benchmark"), "name the protected files that hold the benchmark".into()));
+        }
+        for (i, path) in c.benchmark.iter().enumerate() {
+            if !protected.matches(path) {
+                return Err(problem(
+                    vec![key("evaluate"), key("contamination"), key("benchmark"), Step::Index(i)],
+                    format!("`{path}` is not among evaluate.protected: the benchmark must be protected"),
+                ));
+            }
+        }
+        let relative = std::path::Path::new(&c.train_data);
+        if c.train_data.trim().is_empty()
+            || relative.is_absolute()
+            || relative.components().any(|p| matches!(p, std::path::Component::ParentDir))
+        {
+            return Err(problem(at("train_data"), "must be a path inside $POSTDOC_OUT".into()));
+        }
+        if c.ngram == 0 {
+            return Err(problem(at("ngram"), "an n-gram has at least one word".into()));
+        }
+        if !(0.0..1.0).contains(&c.max_overlap) {
+            return Err(problem(at("max_overlap"), "a share from 0 (none allowed) to below 1".into()));
+        }
+    }
     let n = &raw.noise;
     if n.baseline_repeats == 0 {
         return Err(problem(vec![key("noise"), key("baseline_repeats")], "the baseline must run at least once".into()));
@@ -466,6 +535,7 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             protected: raw.evaluate.protected,
             gates,
             artifact_max_bytes: raw.evaluate.artifact_max_bytes,
+            contamination: raw.evaluate.contamination,
         },
         noise: raw.noise,
         specialists,

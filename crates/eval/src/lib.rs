@@ -66,6 +66,11 @@ impl Pristine {
         &self.hash
     }
 
+    /// A protected file's snapshot, by its path in the recipe.
+    pub fn file(&self, path: &str) -> Option<&ProtectedFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.files.iter().map(|f| f.path.as_str())
     }

@@ -10,6 +10,7 @@
 //! [`postdoc_core::Specialist`]. Every step is recorded before the next begins, so a session
 //! killed at any moment is resumed by the next one without losing or repeating a trial.
 
+mod contamination;
 mod knobs_file;
 mod layout;
 mod recipe;
@@ -55,6 +56,8 @@ pub enum StudyError {
         "protected path `{0}` matches no file in the recipe's commit: the evaluator could not run from a pristine copy"
     )]
     ProtectedMissing(String),
+    #[error("the contamination benchmark `{0}` is not a file in the recipe's commit")]
+    BenchmarkMissing(String),
     #[error(
         "study `{study}` was started with a different objective, run/evaluate command or protected files; \
          its trials would not be comparable. Name a new study in [study].name"

@@ -12,6 +12,7 @@ use postdoc_core::{
     BASELINE_SPECIALIST, Edit, Finding, Label, LineageView, PathSet, Proposal, ProposalRequest, ProposeError,
     Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
 };
+use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
 use postdoc_search::RandomSearch;
@@ -89,6 +90,8 @@ pub(crate) struct Ctx {
     pub study: StudyRecord,
     pub layout: Layout,
     pub pristine: Pristine,
+    /// The benchmark the contamination rule checks training examples against, if it applies.
+    pub benchmark: Option<Arc<EvalIndex>>,
     pub protected: PathSet,
     pub executor: Arc<dyn Executor>,
     pub specialists: Vec<Arc<dyn Specialist>>,
@@ -174,6 +177,10 @@ impl Session {
             return Err(StudyError::Incomparable { study: study.name });
         }
         recipe.repo.update_ref(&layout.study_ref("base"), &study.base_commit).await?;
+        let benchmark = match &manifest.evaluate.contamination {
+            Some(spec) => Some(Arc::new(crate::contamination::benchmark_index(&pristine, spec)?)),
+            None => None,
+        };
 
         let lease = take_lease(&store, &study).await?;
         let parallel = options.parallel.unwrap_or(manifest.study.parallel).max(1);
@@ -207,6 +214,7 @@ impl Session {
             study,
             layout,
             pristine,
+            benchmark,
             protected,
             executor: Arc::new(LocalExecutor::new(parallel)),
             specialists,

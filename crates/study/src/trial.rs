@@ -374,6 +374,17 @@ async fn run_once(
     };
     record.findings = train_findings(&train, manifest.run.budget.seconds.0);
     if record.findings.is_empty() {
+        // Checked before the evaluation, which still runs: the lineage shows what the
+        // contaminated recipe would have scored.
+        if let (Some(index), Some(spec)) = (&ctx.benchmark, &manifest.evaluate.contamination) {
+            let (index, spec, out) = (Arc::clone(index), spec.clone(), out_dir.clone());
+            let finding = tokio::task::spawn_blocking(move || crate::contamination::check_run(&index, &spec, &out))
+                .await
+                .unwrap_or_else(|e| {
+                    Some(Finding::HarnessFault { reason: format!("the contamination check failed: {e}") })
+                });
+            record.findings.extend(finding);
+        }
         evaluate(ctx, t, tree, &dir, seed, &mut record).await?;
     }
     record.finished_ms = now_ms();

@@ -123,6 +123,29 @@ fn errors_name_file_line_and_key() {
 }
 
 #[test]
+fn the_contamination_rule_reads_with_defaults_and_checks_its_paths() {
+    let with =
+        |rule: &str| GOOD.replace("artifact_max_bytes = 8_000_000", &format!("artifact_max_bytes = 8_000_000\n{rule}"));
+    let m = Manifest::parse(&with(r#"contamination = { benchmark = ["benchmark/problems.jsonl"] }"#), "p").unwrap();
+    let c = m.evaluate.contamination.unwrap();
+    assert_eq!(c.benchmark, vec!["benchmark/problems.jsonl"]);
+    assert_eq!((c.train_data.as_str(), c.ngram, c.min_chars, c.max_overlap), ("train_data.jsonl", 13, 8, 0.01));
+    assert!(Manifest::parse(GOOD, "p").unwrap().evaluate.contamination.is_none());
+    let err = |rule: &str| Manifest::parse(&with(rule), "postdoc.toml").unwrap_err().to_string();
+    assert_eq!(
+        err(r#"contamination = { benchmark = ["data/test.jsonl"] }"#),
+        "postdoc.toml:21:32: evaluate.contamination.benchmark[0]: `data/test.jsonl` is not among evaluate.protected: the benchmark must be protected"
+    );
+    assert_eq!(
+        err(r#"contamination = { benchmark = ["benchmark/a.jsonl"], train_data = "../x.jsonl" }"#),
+        "postdoc.toml:21:67: evaluate.contamination.train_data: must be a path inside $POSTDOC_OUT"
+    );
+    assert!(err(r#"contamination = { benchmark = ["benchmark/a.jsonl"], max_overlap = 1.0 }"#).contains("max_overlap"));
+    assert!(err(r#"contamination = { benchmark = [] }"#).contains("name the protected files"));
+    assert!(err(r#"contamination = { benchmark = ["benchmark/a"], ngrams = 3 }"#).contains("unknown field `ngrams`"));
+}
+
+#[test]
 fn syntax_errors_point_at_the_line() {
     let err = Manifest::parse("[study]\nname = \"x\"\nobjective = {\n", "recipe/postdoc.toml").unwrap_err();
     assert_eq!(err.file, "recipe/postdoc.toml");
