@@ -19,7 +19,7 @@ pub use label::{Finding, Label, Verdict, classify};
 pub use lineage::LineageView;
 pub use manifest::{Direction, Manifest, ManifestError, Objective};
 pub use noise::{Decision, Noise, Reference};
-pub use specialist::{ProposalRequest, ProposeError, Specialist};
+pub use specialist::{Observation, ProposalRequest, ProposeError, Specialist};
 pub use surface::{EditViolation, PathSet};
 pub use trial::{
     BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialRecord, TrialStatus,

@@ -176,7 +176,19 @@ pub struct SpecialistSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
+    /// Tree-structured Parzen estimation that learns from failures as well as scores.
+    Tpe,
+    /// Every knob drawn afresh: the baseline strategy.
     Random,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Tpe => "tpe",
+            Strategy::Random => "random",
+        }
+    }
 }
 
 /// A manifest that could not be read, with where the problem is.
@@ -303,7 +315,7 @@ struct RawSpecialist {
 }
 
 fn default_strategy() -> Strategy {
-    Strategy::Random
+    Strategy::Tpe
 }
 
 /// One step of a key path: a table key or an array index.
@@ -494,10 +506,13 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             return Err(problem(at("knobs_file"), format!("`{f}`: knob files are TOML and must end in .toml")));
         }
         match sp.strategy {
-            Strategy::Random if sp.knobs.is_empty() => {
-                return Err(problem(at("knobs"), "strategy `random` searches knobs: declare at least one".into()));
+            Strategy::Random | Strategy::Tpe if sp.knobs.is_empty() => {
+                return Err(problem(
+                    at("knobs"),
+                    format!("strategy `{}` searches knobs: declare at least one", sp.strategy.as_str()),
+                ));
             }
-            Strategy::Random => {}
+            Strategy::Random | Strategy::Tpe => {}
         }
         specialists.push(SpecialistSpec {
             name: sp.name,

@@ -1,5 +1,10 @@
 //! Built-in search specialists: proposers over a surface's typed knobs that need no model.
 
+pub mod bandit;
+mod tpe;
+
+pub use tpe::{Tpe, TpeSettings};
+
 use postdoc_core::{Edit, KnobSpec, KnobValue, KnobValues, Proposal, ProposalRequest, ProposeError, Specialist};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -109,7 +114,7 @@ mod tests {
         let objective = Objective { metric: "acc".into(), direction: Direction::Maximize };
         let view = LineageView::build("s", &objective, &[], Some("optimizer"));
         let best = KnobValues::from([("steps".to_string(), KnobValue::Int(10))]);
-        let req = |seed| ProposalRequest { seed, view: &view, best_knobs: &best };
+        let req = |seed| ProposalRequest { seed, view: &view, best_knobs: &best, history: &[] };
         let a = rs.propose(req(1)).await.unwrap();
         assert_eq!(a, rs.propose(req(1)).await.unwrap());
         assert_ne!(a.edit, rs.propose(req(2)).await.unwrap().edit);

@@ -660,6 +660,39 @@ impl Store {
         Ok(trials)
     }
 
+    /// `specialist`'s latest `limit` finished trials (infrastructure faults left out), oldest
+    /// first: what a search strategy learns from.
+    pub async fn specialist_history(&self, study: i64, specialist: &str, limit: usize) -> Result<Vec<TrialRecord>> {
+        let mine = format!(
+            "specialist = $2 AND status = 'finished' AND label <> 'harness_abort' ORDER BY number DESC LIMIT {limit}"
+        );
+        let mut trials = self.trials_where(study, &mine, Some(specialist)).await?;
+        trials.reverse();
+        Ok(trials)
+    }
+
+    /// The specialist and label of the latest `limit` finished candidates (not the baseline, not
+    /// infrastructure faults), newest first: each specialist's recent record.
+    pub async fn recent_outcomes(&self, study: i64, limit: usize) -> Result<Vec<(String, postdoc_core::Label)>> {
+        let sql = format!(
+            "SELECT specialist, label FROM trials WHERE study_id = $1 AND status = 'finished' \
+             AND specialist <> 'baseline' AND label <> 'harness_abort' ORDER BY number DESC LIMIT {limit}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(study)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list recent outcomes"))?;
+        rows.iter()
+            .map(|r| {
+                let specialist: String = r.try_get("specialist").map_err(q("read specialist"))?;
+                let label: String = r.try_get("label").map_err(q("read label"))?;
+                let label = label.parse().map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?;
+                Ok((specialist, label))
+            })
+            .collect()
+    }
+
     async fn trials_where(&self, study: i64, condition: &str, text: Option<&str>) -> Result<Vec<TrialRecord>> {
         let ordered = condition.contains("ORDER BY");
         let sql = format!(

@@ -261,4 +261,10 @@ async fn tallies_and_slices(store: Store) {
     // and nothing twice.
     assert_eq!(numbers, vec![0, 1, 3, 4, 5, 6, 7]);
     assert_eq!(store.children_labels(s.id, 0).await.unwrap(), [(Label::Discard, 3)].into());
+    // What a search strategy learns from: finished trials, oldest first, faults left out.
+    let history = store.specialist_history(s.id, "optimizer", 2).await.unwrap();
+    assert_eq!(history.iter().map(|t| t.number).collect::<Vec<_>>(), vec![3, 4]);
+    assert!(store.specialist_history(s.id, "nobody", 5).await.unwrap().is_empty());
+    let recent = store.recent_outcomes(s.id, 10).await.unwrap();
+    assert_eq!(recent, vec![("optimizer".to_string(), Label::Discard); 3]);
 }

@@ -8,14 +8,15 @@ use crate::summary::active_seconds_in;
 use crate::trial;
 use crate::{StudyError, knobs_file};
 use postdoc_core::lineage::baseline;
+use postdoc_core::manifest::Strategy;
 use postdoc_core::{
-    BASELINE_SPECIALIST, Edit, Finding, Label, LineageView, PathSet, Proposal, ProposalRequest, ProposeError,
-    Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
+    BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, Observation, PathSet, Proposal,
+    ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
 };
 use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
-use postdoc_search::RandomSearch;
+use postdoc_search::{RandomSearch, Tpe, TpeSettings, bandit};
 use postdoc_store::{Lease, Store, StudyRecord, Tally, now_ms};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -101,6 +102,10 @@ pub(crate) struct Ctx {
     pub decide: Mutex<()>,
     pub reporter: Arc<dyn Reporter>,
 }
+
+/// Trials of a specialist its search learns from: enough for the densities, bounded so a long
+/// study's proposals cost the same as a short one's.
+const HISTORY: usize = 300;
 
 pub struct Session {
     ctx: Arc<Ctx>,
@@ -189,8 +194,10 @@ impl Session {
         let mut surfaces = BTreeMap::new();
         for spec in &manifest.specialists {
             let custom = options.specialists.iter().find(|s| s.name() == spec.name).cloned();
-            specialists
-                .push(custom.unwrap_or_else(|| Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone()))));
+            specialists.push(custom.unwrap_or_else(|| match spec.strategy {
+                Strategy::Tpe => Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::default())),
+                Strategy::Random => Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone())),
+            }));
             let mut globs = spec.surface.clone();
             globs.extend(spec.knobs_file.clone());
             surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
@@ -478,6 +485,32 @@ impl Session {
         }
     }
 
+    /// What `specialist` has learnt so far, for its search: its latest trials as knob values,
+    /// gains and labels, after the current best.
+    async fn history(
+        &self,
+        specialist: &str,
+        best: &TrialRecord,
+        best_knobs: &KnobValues,
+    ) -> Result<Vec<Observation>, StudyError> {
+        let direction = self.ctx.recipe.manifest.study.objective.direction;
+        let trials = self.ctx.store.specialist_history(self.ctx.study.id, specialist, HISTORY).await?;
+        let observe = |knobs: KnobValues, t: &TrialRecord| {
+            let label = t.label.unwrap_or(Label::Discard);
+            let gain = if label.is_failure() { None } else { t.score.map(|s| direction.gain(s)) };
+            Observation { knobs, gain, label }
+        };
+        let mut history = Vec::with_capacity(trials.len() + 1);
+        if !best_knobs.is_empty() && !trials.iter().any(|t| t.number == best.number) {
+            history.push(observe(best_knobs.clone(), best));
+        }
+        history.extend(trials.iter().filter_map(|t| match &t.edit {
+            Edit::Knobs { values } => Some(observe(values.clone(), t)),
+            _ => None,
+        }));
+        Ok(history)
+    }
+
     /// The baseline of the study's current starting commit (a rebased study's old, failed
     /// baseline no longer counts).
     fn baseline<'t>(&self, trials: &'t [TrialRecord]) -> Option<&'t TrialRecord> {
@@ -517,7 +550,9 @@ impl Session {
         text
     }
 
-    /// Asks the specialist with the fewest proposals so far for its next one and records it.
+    /// Gives the free slot to a specialist (each takes its first turns in order, then a bandit
+    /// over their recent rate of improvement decides), asks it for its next proposal, and
+    /// records it.
     async fn propose(
         &self,
         tally: &Tally,
@@ -526,12 +561,21 @@ impl Session {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
         let proposals_of = |name: &str| tally.proposals.get(name).copied().unwrap_or(0);
-        let Some((index, specialist)) = ctx
-            .specialists
+        let available: Vec<(usize, &Arc<dyn Specialist>)> =
+            ctx.specialists.iter().enumerate().filter(|(_, s)| !unavailable.contains_key(s.name())).collect();
+        let outcomes = ctx.store.recent_outcomes(ctx.study.id, bandit::WINDOW * ctx.specialists.len()).await?;
+        let recent: Vec<Vec<Label>> = available
             .iter()
-            .enumerate()
-            .filter(|(_, s)| !unavailable.contains_key(s.name()))
-            .min_by_key(|(i, s)| (proposals_of(s.name()), *i))
+            .map(|(_, s)| outcomes.iter().filter(|(name, _)| name == s.name()).map(|(_, l)| *l).collect())
+            .collect();
+        let arms: Vec<bandit::Arm<'_>> = available
+            .iter()
+            .zip(&recent)
+            .map(|((_, s), recent)| bandit::Arm { proposals: proposals_of(s.name()), recent })
+            .collect();
+        let total: u64 = tally.proposals.values().sum();
+        let Some((index, specialist)) =
+            bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total)).map(|i| available[i])
         else {
             return Ok(None);
         };
@@ -547,8 +591,9 @@ impl Session {
             }
             None => Default::default(),
         };
+        let history = self.history(&name, best, &best_knobs).await?;
         let seed = mix(manifest.study.seed, index as u64, proposals_of(&name));
-        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs };
+        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history };
         let (proposal, invalid) = match specialist.propose(request).await {
             Ok(p) => (p, None),
             Err(ProposeError::Invalid(why)) => (

@@ -64,6 +64,8 @@ fn defaults_apply_when_sections_are_left_out() {
     assert_eq!(m.noise, NoiseSpec::default());
     assert_eq!(m.study.budget.max_trials, DEFAULT_MAX_TRIALS);
     assert_eq!(m.study.parallel, 1);
+    let m = Manifest::parse(&GOOD.replace("strategy = \"random\"\n", ""), "postdoc.toml").unwrap();
+    assert_eq!(m.specialists[0].strategy, Strategy::Tpe, "the default strategy learns from the lineage");
 }
 
 #[test]
@@ -101,8 +103,8 @@ fn errors_name_file_line_and_key() {
     );
     check(
         "strategy = \"random\"",
-        "strategy = \"tpe\"",
-        "postdoc.toml:28:12: specialist[0].strategy: unknown variant `tpe`, expected `random`",
+        "strategy = \"bayes\"",
+        "postdoc.toml:28:12: specialist[0].strategy: unknown variant `bayes`, expected `tpe` or `random`",
     );
     check(
         "knobs_file = \"recipe.toml\"",

@@ -1,0 +1,160 @@
+use super::*;
+use crate::RandomSearch;
+use proptest::prelude::*;
+
+fn knobs() -> BTreeMap<String, KnobSpec> {
+    BTreeMap::from([
+        ("lr".to_string(), KnobSpec::LogFloat([1e-4, 1.0])),
+        ("width".to_string(), KnobSpec::Int([1, 64])),
+        (
+            "act".to_string(),
+            KnobSpec::Choice(["relu", "tanh", "gelu"].iter().map(|s| KnobValue::Text(s.to_string())).collect()),
+        ),
+    ])
+}
+
+fn num(v: &KnobValues, k: &str) -> f64 {
+    match v[k] {
+        KnobValue::Float(x) => x,
+        KnobValue::Int(i) => i as f64,
+        _ => panic!("{k} is not a number"),
+    }
+}
+
+/// A recipe in miniature: best at lr 0.01, width 54, gelu; too wide is `size_blocked`, too
+/// fast a learning rate `crash`es. The optimum sits by the size cap, as it does in practice.
+fn recipe(v: &KnobValues) -> Observation {
+    let (lr, width) = (num(v, "lr"), num(v, "width"));
+    let label = if width > 56.0 {
+        Label::SizeBlocked
+    } else if lr > 0.3 {
+        Label::Crash
+    } else {
+        Label::Discard
+    };
+    let gain = (!label.is_failure()).then(|| {
+        let bonus = if v["act"] == KnobValue::Text("gelu".into()) { 0.3 } else { 0.0 };
+        -((lr.log10() + 2.0).powi(2) + ((width - 54.0) / 20.0).powi(2)) + bonus
+    });
+    Observation { knobs: v.clone(), gain, label }
+}
+
+/// `trials` proposals in a row, each seeing all the earlier outcomes.
+fn study(propose: impl Fn(&[Observation], u64) -> KnobValues, trials: usize, seed: u64) -> Vec<Observation> {
+    let mut history = Vec::new();
+    for i in 0..trials {
+        let values = propose(&history, seed.wrapping_mul(1000).wrapping_add(i as u64));
+        history.push(recipe(&values));
+    }
+    history
+}
+
+fn tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
+    let tpe = Tpe::new("s", knobs(), TpeSettings::default());
+    study(|h, s| tpe.suggest(h, &mut ChaCha8Rng::seed_from_u64(s)).0, trials, seed)
+}
+
+fn random_study(trials: usize, seed: u64) -> Vec<Observation> {
+    let specs = knobs();
+    study(
+        |_, s| {
+            let mut rng = ChaCha8Rng::seed_from_u64(s);
+            specs.iter().map(|(k, spec)| (k.clone(), sample(spec, &mut rng))).collect()
+        },
+        trials,
+        seed,
+    )
+}
+
+fn best(h: &[Observation]) -> f64 {
+    h.iter().filter_map(|o| o.gain).fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn failures(h: &[Observation]) -> usize {
+    h.iter().filter(|o| o.label.is_failure()).count()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[test]
+fn finds_better_recipes_than_random_search_with_the_same_budget() {
+    let seeds = 0..9u64;
+    let tpe = median(seeds.clone().map(|s| best(&tpe_study(40, s))).collect());
+    let random = median(seeds.map(|s| best(&random_study(40, s))).collect());
+    eprintln!("median best after 40 trials: tpe {tpe:.3}, random {random:.3}");
+    // The optimum is 0.3; random search's median after 40 trials is well below it.
+    assert!(tpe > random + 0.1, "tpe {tpe:.3} vs random {random:.3}");
+    assert!(tpe > 0.1, "tpe {tpe:.3}");
+}
+
+#[test]
+fn learns_from_failures_and_wastes_far_fewer_trials() {
+    let seeds = 0..9u64;
+    // After the first 10 trials, how many of the next 30 fail.
+    let tpe: usize = seeds.clone().map(|s| failures(&tpe_study(40, s)[10..])).sum();
+    let random: usize = seeds.map(|s| failures(&random_study(40, s)[10..])).sum();
+    eprintln!("failures after the 10th trial: tpe {tpe}, random {random}");
+    assert!(2 * tpe <= random, "failures after the 10th trial: tpe {tpe}, random {random} (of 270 each)");
+}
+
+#[test]
+fn says_how_risky_its_choice_is_once_trials_have_failed() {
+    let tpe = Tpe::new("s", knobs(), TpeSettings::default());
+    let history = tpe_study(12, 3);
+    assert!(failures(&history) > 0, "the fixture needs a failure");
+    let (_, note) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(1));
+    assert!(note.contains("predicted failure risk"), "{note}");
+    let (_, first) = tpe.suggest(&[], &mut ChaCha8Rng::seed_from_u64(1));
+    assert_eq!(first, "exploring (0 of 4 scored trials so far)");
+}
+
+#[tokio::test]
+async fn proposals_are_reproducible_and_name_their_strategy() {
+    let tpe = Tpe::new("optimizer", knobs(), TpeSettings::default());
+    let history = tpe_study(15, 5);
+    let objective = postdoc_core::Objective { metric: "acc".into(), direction: postdoc_core::Direction::Maximize };
+    let view = postdoc_core::LineageView::build("s", &objective, &[], Some("optimizer"));
+    let best = history[0].knobs.clone();
+    let req = |seed| ProposalRequest { seed, view: &view, best_knobs: &best, history: &history };
+    let a = tpe.propose(req(1)).await.unwrap();
+    assert_eq!(a, tpe.propose(req(1)).await.unwrap());
+    assert_ne!(a.edit, tpe.propose(req(2)).await.unwrap().edit);
+    assert!(a.hypothesis.starts_with("tpe: "), "{}", a.hypothesis);
+    assert!(a.hypothesis.contains("modelled on the best"), "{}", a.hypothesis);
+    // Random search proposes through the same interface.
+    let r = RandomSearch::new("optimizer", knobs()).propose(req(1)).await.unwrap();
+    assert!(r.hypothesis.starts_with("random search: "));
+}
+
+proptest! {
+    /// Whatever the history (values out of range, missing knobs, any labels), suggestions stay
+    /// inside every knob's range.
+    #[test]
+    fn suggestions_stay_in_range(
+        seed in any::<u64>(),
+        raw in proptest::collection::vec((-1.0f64..2.0, -10i64..80, 0usize..4, any::<bool>(), -5.0f64..5.0), 0..30),
+    ) {
+        let specs = knobs();
+        let acts = ["relu", "tanh", "gelu", "swish"];
+        let history: Vec<Observation> = raw
+            .iter()
+            .map(|(lr, w, a, failed, g)| Observation {
+                knobs: KnobValues::from([
+                    ("lr".to_string(), KnobValue::Float(*lr)),
+                    ("width".to_string(), KnobValue::Int(*w)),
+                    ("act".to_string(), KnobValue::Text(acts[*a].to_string())),
+                ]),
+                gain: (!failed).then_some(*g),
+                label: if *failed { Label::TrainOverrun } else { Label::Discard },
+            })
+            .collect();
+        let tpe = Tpe::new("s", specs.clone(), TpeSettings::default());
+        let (values, _) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(seed));
+        for (k, spec) in &specs {
+            prop_assert!(spec.admits(&values[k]), "{k} = {:?} outside {spec:?}", values[k]);
+        }
+    }
+}
