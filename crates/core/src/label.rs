@@ -15,7 +15,8 @@
 //! 8. `size_blocked`: the artifacts exceed the size cap; they are not evaluated.
 //! 9. `eval_overrun`: the evaluator hit its time budget.
 //! 10. `gate_miss`: a gate on the evaluator's metrics failed.
-//! 11. `keep` or `discard`: the noise-aware keep rule.
+//! 11. `discard` for a run stopped early (multi-fidelity): it was clearly behind at a rung.
+//! 12. `keep` or `discard`: the noise-aware keep rule.
 
 use crate::noise::Decision;
 use serde::{Deserialize, Serialize};
@@ -96,16 +97,46 @@ impl FromStr for Label {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
-    HarnessFault { reason: String },
-    InvalidProposal { reason: String },
-    IllegalEdit { reason: String },
-    PreflightCrash { reason: String, excerpt: String },
-    TrainOverrun { seconds: f64, budget: f64 },
-    Crash { reason: String, excerpt: String },
-    Contaminated { reason: String },
-    SizeBlocked { bytes: u64, limit: u64 },
-    EvalOverrun { seconds: f64, budget: f64 },
-    GateMiss { gate: String, value: Option<f64> },
+    HarnessFault {
+        reason: String,
+    },
+    InvalidProposal {
+        reason: String,
+    },
+    IllegalEdit {
+        reason: String,
+    },
+    PreflightCrash {
+        reason: String,
+        excerpt: String,
+    },
+    TrainOverrun {
+        seconds: f64,
+        budget: f64,
+    },
+    Crash {
+        reason: String,
+        excerpt: String,
+    },
+    Contaminated {
+        reason: String,
+    },
+    SizeBlocked {
+        bytes: u64,
+        limit: u64,
+    },
+    EvalOverrun {
+        seconds: f64,
+        budget: f64,
+    },
+    GateMiss {
+        gate: String,
+        value: Option<f64>,
+    },
+    /// The run was behind the others at a rung of the early-stopping schedule and was stopped.
+    StoppedEarly {
+        reason: String,
+    },
 }
 
 impl Finding {
@@ -121,6 +152,7 @@ impl Finding {
             Finding::SizeBlocked { .. } => Label::SizeBlocked,
             Finding::EvalOverrun { .. } => Label::EvalOverrun,
             Finding::GateMiss { .. } => Label::GateMiss,
+            Finding::StoppedEarly { .. } => Label::Discard,
         }
     }
 
@@ -137,6 +169,7 @@ impl Finding {
             Finding::SizeBlocked { .. } => 7,
             Finding::EvalOverrun { .. } => 8,
             Finding::GateMiss { .. } => 9,
+            Finding::StoppedEarly { .. } => 10,
         }
     }
 
@@ -147,7 +180,8 @@ impl Finding {
             | Finding::IllegalEdit { reason }
             | Finding::PreflightCrash { reason, .. }
             | Finding::Crash { reason, .. }
-            | Finding::Contaminated { reason } => reason.clone(),
+            | Finding::Contaminated { reason }
+            | Finding::StoppedEarly { reason } => reason.clone(),
             Finding::TrainOverrun { seconds, budget } => {
                 format!("training ran {seconds:.1}s, over its {budget:.0}s budget, and was stopped")
             }
@@ -246,6 +280,7 @@ mod tests {
             Finding::SizeBlocked { bytes: 10, limit: 5 },
             Finding::EvalOverrun { seconds: 2.0, budget: 1.0 },
             Finding::GateMiss { gate: "a >= 1".into(), value: Some(0.0) },
+            Finding::StoppedEarly { reason: "stopped early at step 100".into() },
         ];
         let labels: Vec<Label> = (0..ordered.len()).map(|i| classify(&ordered[i..], None).label).collect();
         assert_eq!(
@@ -260,7 +295,8 @@ mod tests {
                 Label::Contaminated,
                 Label::SizeBlocked,
                 Label::EvalOverrun,
-                Label::GateMiss
+                Label::GateMiss,
+                Label::Discard
             ]
         );
         // Order of the findings in the slice does not matter, only their priority.

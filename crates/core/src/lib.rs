@@ -2,6 +2,7 @@
 //! view. Everything here is pure: no files, processes, network or clocks, so the rules of a study
 //! can be tested on values alone.
 
+pub mod early_stop;
 pub mod gate;
 pub mod knob;
 pub mod label;

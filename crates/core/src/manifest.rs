@@ -1,6 +1,7 @@
 //! The recipe manifest, `postdoc.toml`: parsed from text (no I/O here) and validated, with errors
 //! that name the file, line, column and key.
 
+use crate::early_stop::EarlyStopSpec;
 use crate::gate::Gate;
 use crate::knob::KnobSpec;
 use crate::surface::PathSet;
@@ -18,6 +19,7 @@ pub struct Manifest {
     pub run: RunSpec,
     pub evaluate: EvaluateSpec,
     pub noise: NoiseSpec,
+    pub early_stop: Option<EarlyStopSpec>,
     pub specialists: Vec<SpecialistSpec>,
 }
 
@@ -241,8 +243,28 @@ struct Raw {
     evaluate: RawEvaluate,
     #[serde(default)]
     noise: NoiseSpec,
+    early_stop: Option<RawEarlyStop>,
     #[serde(default)]
     specialist: Vec<RawSpecialist>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEarlyStop {
+    metric: String,
+    direction: Option<Direction>,
+    rungs: Vec<i64>,
+    #[serde(default = "default_keep")]
+    keep: f64,
+    #[serde(default = "default_min_runs")]
+    min_runs: usize,
+}
+
+fn default_keep() -> f64 {
+    1.0 / 3.0
+}
+fn default_min_runs() -> usize {
+    4
 }
 
 #[derive(Deserialize)]
@@ -437,6 +459,31 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             return Err(problem(at("max_overlap"), "a share from 0 (none allowed) to below 1".into()));
         }
     }
+    let early_stop = match &raw.early_stop {
+        None => None,
+        Some(e) => {
+            let at = |k: &str| vec![key("early_stop"), key(k)];
+            if e.metric.trim().is_empty() {
+                return Err(problem(at("metric"), "name a metric the run reports in $POSTDOC_METRICS".into()));
+            }
+            if e.rungs.is_empty() || e.rungs[0] <= 0 || e.rungs.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(problem(at("rungs"), "rungs are positive steps in increasing order, at least one".into()));
+            }
+            if !(e.keep > 0.0 && e.keep < 1.0) {
+                return Err(problem(at("keep"), "the share that goes on past a rung is between 0 and 1".into()));
+            }
+            if e.min_runs < 2 {
+                return Err(problem(at("min_runs"), "a run is compared with at least one other".into()));
+            }
+            Some(EarlyStopSpec {
+                metric: e.metric.clone(),
+                direction: e.direction.unwrap_or(s.objective.direction),
+                rungs: e.rungs.clone(),
+                keep: e.keep,
+                min_runs: e.min_runs,
+            })
+        }
+    };
     let n = &raw.noise;
     if n.baseline_repeats == 0 {
         return Err(problem(vec![key("noise"), key("baseline_repeats")], "the baseline must run at least once".into()));
@@ -553,6 +600,7 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             contamination: raw.evaluate.contamination,
         },
         noise: raw.noise,
+        early_stop,
         specialists,
     })
 }

@@ -49,6 +49,8 @@ pub struct ProcessOutcome {
     pub exit: Exit,
     /// The budget ran out and the harness stopped the process.
     pub timed_out: bool,
+    /// The watcher asked for the process to stop (it was clearly behind), and it was stopped.
+    pub stopped: bool,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
     pub peak_rss_bytes: u64,
@@ -57,7 +59,7 @@ pub struct ProcessOutcome {
 
 impl ProcessOutcome {
     pub fn succeeded(&self) -> bool {
-        self.exit == Exit::Code(0) && !self.timed_out
+        self.exit == Exit::Code(0) && !self.timed_out && !self.stopped
     }
 
     /// The shell's way of saying the command does not exist or cannot be executed.
@@ -83,10 +85,18 @@ pub struct MetricLine {
     pub values: Vec<(String, f64)>,
 }
 
+/// What a watcher wants done with the process after reading its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Stop it as an overrun is stopped (SIGTERM, grace, SIGKILL of the group).
+    Stop,
+}
+
 /// Hears about a process while it runs.
 pub trait Watcher: Send + Sync {
     fn started(&self, handle: ProcessHandle);
-    fn metrics(&self, lines: Vec<MetricLine>);
+    fn metrics(&self, lines: Vec<MetricLine>) -> Control;
 }
 
 /// A watcher that ignores everything.
@@ -94,7 +104,9 @@ pub struct Unwatched;
 
 impl Watcher for Unwatched {
     fn started(&self, _: ProcessHandle) {}
-    fn metrics(&self, _: Vec<MetricLine>) {}
+    fn metrics(&self, _: Vec<MetricLine>) -> Control {
+        Control::Continue
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

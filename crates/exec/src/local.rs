@@ -2,7 +2,7 @@
 //! before exec, budgets enforced from outside, output captured through one pipe.
 
 use crate::metrics::MetricsTail;
-use crate::{ExecError, Executor, Exit, LOG_FILE_CAP, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
+use crate::{Control, ExecError, Executor, Exit, LOG_FILE_CAP, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -196,6 +196,7 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
     let mut metrics = spec.metrics_file.clone().map(MetricsTail::new);
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(spec.seconds.max(0.0));
     let mut timed_out = false;
+    let mut stopped = false;
     let mut killed_at: Option<tokio::time::Instant> = None;
     let mut poll = tokio::time::interval(METRICS_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,8 +210,10 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
             _ = poll.tick(), if metrics.is_some() => {
                 if let Some(m) = metrics.as_mut() {
                     let lines = m.poll(false);
-                    if !lines.is_empty() {
-                        watcher.metrics(lines);
+                    if !lines.is_empty() && watcher.metrics(lines) == Control::Stop && killed_at.is_none() {
+                        stopped = true;
+                        killed_at = Some(tokio::time::Instant::now());
+                        signal_group(pid, libc::SIGTERM);
                     }
                 }
             }
@@ -239,7 +242,8 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
     if let Some(m) = metrics.as_mut() {
         let lines = m.poll(true);
         if !lines.is_empty() {
-            watcher.metrics(lines);
+            // The process has ended: there is nothing left to stop.
+            let _ = watcher.metrics(lines);
         }
     }
     let exit = if libc::WIFSIGNALED(status) {
@@ -252,6 +256,7 @@ async fn run_process(spec: ProcessSpec, watcher: &dyn Watcher) -> Result<Process
     Ok(ProcessOutcome {
         exit,
         timed_out,
+        stopped,
         wall_seconds,
         cpu_seconds: tv(usage.ru_utime) + tv(usage.ru_stime),
         peak_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,

@@ -1,7 +1,7 @@
 //! The local executor against real processes.
 
 use postdoc_exec::{
-    Executor, Exit, LocalExecutor, MetricLine, ProcessHandle, ProcessSpec, Unwatched, Watcher, kill_leftover,
+    Control, Executor, Exit, LocalExecutor, MetricLine, ProcessHandle, ProcessSpec, Unwatched, Watcher, kill_leftover,
 };
 use std::path::Path;
 use std::sync::Mutex;
@@ -124,15 +124,40 @@ async fn keeps_a_bounded_tail() {
 struct Recorder {
     handle: Mutex<Option<ProcessHandle>>,
     lines: Mutex<Vec<MetricLine>>,
+    /// Asks for a stop once a line reaches this step.
+    stop_at: Option<i64>,
 }
 
 impl Watcher for Recorder {
     fn started(&self, handle: ProcessHandle) {
         *self.handle.lock().unwrap() = Some(handle);
     }
-    fn metrics(&self, lines: Vec<MetricLine>) {
+    fn metrics(&self, lines: Vec<MetricLine>) -> Control {
+        let reached = lines.iter().filter_map(|l| l.step).max();
         self.lines.lock().unwrap().extend(lines);
+        match (self.stop_at, reached) {
+            (Some(at), Some(step)) if step >= at => Control::Stop,
+            _ => Control::Continue,
+        }
     }
+}
+
+#[tokio::test]
+async fn a_watcher_can_stop_a_run_that_is_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(
+        dir.path(),
+        "trap '' TERM; i=0; while true; do i=$((i+1)); echo \"{\\\"step\\\": $i, \\\"loss\\\": 1}\" >> metrics.jsonl; sleep 0.05; done",
+        30.0,
+    );
+    s.metrics_file = Some(dir.path().join("metrics.jsonl"));
+    let recorder = Recorder { stop_at: Some(3), ..Default::default() };
+    let started = std::time::Instant::now();
+    let out = LocalExecutor::new(1).run(s, &recorder).await.unwrap();
+    assert!(out.stopped && !out.timed_out && !out.succeeded(), "{out:?}");
+    // Ignoring SIGTERM buys the grace period, then SIGKILL.
+    assert_eq!(out.exit, Exit::Signal(libc::SIGKILL));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
 #[tokio::test]

@@ -347,6 +347,19 @@ impl Store {
         rows.iter().map(rows::event).collect()
     }
 
+    /// The study's events of one kind, oldest first.
+    pub async fn events_of_kind(&self, study: i64, kind: &str) -> Result<Vec<EventRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, trial, kind, payload, at_ms FROM events WHERE study_id = $1 AND kind = $2 ORDER BY id",
+        )
+        .bind(study)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read events"))?;
+        rows.iter().map(rows::event).collect()
+    }
+
     // ---- trials ----
 
     /// Records a proposal as a new trial and returns its number: 0 for a study's first trial,

@@ -2,6 +2,7 @@
 //! session left, runs setup and the baseline, then keeps the executor's slots busy with trials
 //! until a budget is spent or it is told to stop.
 
+use crate::early_stop::RungTable;
 use crate::layout::Layout;
 use crate::recipe::Recipe;
 use crate::summary::active_seconds_in;
@@ -93,6 +94,8 @@ pub(crate) struct Ctx {
     pub pristine: Pristine,
     /// The benchmark the contamination rule checks training examples against, if it applies.
     pub benchmark: Option<Arc<EvalIndex>>,
+    /// Every run's metric at each early-stopping rung, if the recipe stops runs early.
+    pub rungs: Option<RungTable>,
     pub protected: PathSet,
     pub executor: Arc<dyn Executor>,
     pub specialists: Vec<Arc<dyn Specialist>>,
@@ -182,6 +185,10 @@ impl Session {
             return Err(StudyError::Incomparable { study: study.name });
         }
         recipe.repo.update_ref(&layout.study_ref("base"), &study.base_commit).await?;
+        let rungs = match &manifest.early_stop {
+            Some(spec) => Some(RungTable::load(spec.clone(), &store, study.id).await?),
+            None => None,
+        };
         let benchmark = match &manifest.evaluate.contamination {
             Some(spec) => Some(Arc::new(crate::contamination::benchmark_index(&pristine, spec)?)),
             None => None,
@@ -222,6 +229,7 @@ impl Session {
             layout,
             pristine,
             benchmark,
+            rungs,
             protected,
             executor: Arc::new(LocalExecutor::new(parallel)),
             specialists,

@@ -2,6 +2,7 @@
 //! preflight, run on one or more seeds, evaluate each run from a pristine copy, then let the one
 //! classifier and the keep rule decide.
 
+use crate::early_stop::{RUNG_EVENT, RunRungs, RungValue};
 use crate::session::{Ctx, Progress, abort_and_retry, mix};
 use crate::{StudyError, knobs_file};
 use postdoc_core::label::log_excerpt;
@@ -13,7 +14,7 @@ use postdoc_core::{
     Decision, Edit, Finding, Label, MetricPoint, RunPurpose, RunRecord, TrialNo, TrialRecord, Verdict, classify,
 };
 use postdoc_eval::{artifact_bytes, parse_scores};
-use postdoc_exec::{Exit, MetricLine, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
+use postdoc_exec::{Control, Exit, MetricLine, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
 use postdoc_store::now_ms;
 use std::path::Path;
 use std::sync::Arc;
@@ -289,22 +290,33 @@ pub(crate) fn describe_exit(out: &ProcessOutcome) -> String {
     }
 }
 
-/// Forwards process starts and metric lines to the store without blocking the executor.
-struct StoreWatcher {
+/// Forwards process starts, metric lines and rung values to the store without blocking the
+/// executor, and stops a run that early stopping finds behind.
+struct StoreWatcher<'t> {
     tx: mpsc::UnboundedSender<Watched>,
+    rungs: Option<RunRungs<'t>>,
 }
 
 enum Watched {
     Started(ProcessHandle),
     Metrics(Vec<MetricLine>),
+    Rung(RungValue),
 }
 
-impl Watcher for StoreWatcher {
+impl Watcher for StoreWatcher<'_> {
     fn started(&self, handle: ProcessHandle) {
         let _ = self.tx.send(Watched::Started(handle));
     }
-    fn metrics(&self, lines: Vec<MetricLine>) {
+    fn metrics(&self, lines: Vec<MetricLine>) -> Control {
+        let (reached, stop) = match &self.rungs {
+            Some(r) => r.read(&lines),
+            None => (Vec::new(), false),
+        };
         let _ = self.tx.send(Watched::Metrics(lines));
+        for value in reached {
+            let _ = self.tx.send(Watched::Rung(value));
+        }
+        if stop { Control::Stop } else { Control::Continue }
     }
 }
 
@@ -345,7 +357,10 @@ async fn run_once(
         metrics_file: Some(metrics_path),
         ..process(ctx, &manifest.run.command, tree, &manifest.run.budget, env)
     };
-    let train = watched_run(ctx, t.number, idx, spec).await?;
+    // Only a candidate's first run may be stopped early: the baseline is the reference, and a
+    // confirmation run belongs to a trial already near the keep boundary.
+    let may_stop = purpose == RunPurpose::Screen && !t.is_baseline();
+    let (train, stopped) = watched_run(ctx, t.number, idx, spec, may_stop).await?;
     let mut record = RunRecord {
         idx,
         purpose,
@@ -372,7 +387,10 @@ async fn run_once(
         started_ms,
         finished_ms: started_ms,
     };
-    record.findings = train_findings(&train, manifest.run.budget.seconds.0);
+    record.findings = match stopped {
+        Some(reason) if train.stopped => vec![Finding::StoppedEarly { reason }],
+        _ => train_findings(&train, manifest.run.budget.seconds.0),
+    };
     if record.findings.is_empty() {
         // Checked before the evaluation, which still runs: the lineage shows what the
         // contaminated recipe would have scored.
@@ -508,7 +526,13 @@ fn last_line(text: &str) -> String {
 }
 
 /// Runs a process while recording its handle (for recovery) and its live metrics.
-async fn watched_run(ctx: &Ctx, trial: TrialNo, run_idx: u32, spec: ProcessSpec) -> Result<ProcessOutcome, StudyError> {
+async fn watched_run(
+    ctx: &Ctx,
+    trial: TrialNo,
+    run_idx: u32,
+    spec: ProcessSpec,
+    may_stop: bool,
+) -> Result<(ProcessOutcome, Option<String>), StudyError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let store = ctx.store.clone();
     let study = ctx.study.id;
@@ -535,15 +559,21 @@ async fn watched_run(ctx: &Ctx, trial: TrialNo, run_idx: u32, spec: ProcessSpec)
                         .collect();
                     store.record_metrics(study, trial, &points).await
                 }
+                Watched::Rung(value) => {
+                    let payload = serde_json::to_value(value).expect("rung values serialize");
+                    store.record_event(study, Some(trial), RUNG_EVENT, &payload).await
+                }
             };
             if let Err(e) = result {
                 tracing::warn!(trial, error = %e, "could not record a process event");
             }
         }
     });
-    let watcher = StoreWatcher { tx };
+    let rungs = ctx.rungs.as_ref().map(|table| RunRungs::new(table, run_idx, may_stop));
+    let watcher = StoreWatcher { tx, rungs };
     let outcome = ctx.executor.run(spec, &watcher).await.map_err(harness);
+    let stopped = watcher.rungs.as_ref().and_then(RunRungs::stopped);
     drop(watcher);
     let _ = sink.await;
-    outcome
+    Ok((outcome?, stopped))
 }

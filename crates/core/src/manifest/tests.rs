@@ -148,6 +148,28 @@ fn the_contamination_rule_reads_with_defaults_and_checks_its_paths() {
 }
 
 #[test]
+fn early_stopping_reads_with_defaults_and_checks_its_rungs() {
+    let with = |section: &str| format!("{GOOD}\n[early_stop]\n{section}\n");
+    let m = Manifest::parse(&with("metric = \"dev_loss\"\ndirection = \"minimize\"\nrungs = [100, 300]"), "p").unwrap();
+    let e = m.early_stop.unwrap();
+    assert_eq!(
+        (e.metric.as_str(), e.direction, e.rungs.clone(), e.min_runs),
+        ("dev_loss", Direction::Minimize, vec![100, 300], 4)
+    );
+    assert!((e.keep - 1.0 / 3.0).abs() < 1e-12);
+    let m = Manifest::parse(&with("metric = \"dev_acc\"\nrungs = [10]"), "p").unwrap();
+    assert_eq!(m.early_stop.unwrap().direction, Direction::Maximize, "the objective's direction by default");
+    let err = |section: &str| Manifest::parse(&with(section), "postdoc.toml").unwrap_err().to_string();
+    assert_eq!(
+        err("metric = \"a\"\nrungs = [300, 100]"),
+        "postdoc.toml:34:9: early_stop.rungs: rungs are positive steps in increasing order, at least one"
+    );
+    assert!(err("metric = \"a\"\nrungs = [1]\nkeep = 1.5").contains("early_stop.keep"));
+    assert!(err("metric = \"a\"\nrungs = [1]\nmin_runs = 1").contains("early_stop.min_runs"));
+    assert!(err("metric = \"a\"\nrung = [1]").contains("unknown field `rung`"));
+}
+
+#[test]
 fn syntax_errors_point_at_the_line() {
     let err = Manifest::parse("[study]\nname = \"x\"\nobjective = {\n", "recipe/postdoc.toml").unwrap_err();
     assert_eq!(err.file, "recipe/postdoc.toml");
