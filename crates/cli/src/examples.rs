@@ -1,30 +1,34 @@
-//! Example recipes bundled in the binary, so `postdoc example` works from any install.
+//! Example recipes bundled in the binary (every folder of `examples/`, by the build script), so
+//! `postdoc example` and `postdoc demo` work from any install.
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 
-const TINY_LOGREG: &[(&str, &str)] = &[
-    ("README.md", include_str!("../../../examples/tiny-logreg/README.md")),
-    ("postdoc.toml", include_str!("../../../examples/tiny-logreg/postdoc.toml")),
-    ("recipe.toml", include_str!("../../../examples/tiny-logreg/recipe.toml")),
-    ("data.py", include_str!("../../../examples/tiny-logreg/data.py")),
-    ("train.py", include_str!("../../../examples/tiny-logreg/train.py")),
-    ("eval.py", include_str!("../../../examples/tiny-logreg/eval.py")),
-    ("heldout.py", include_str!("../../../examples/tiny-logreg/heldout.py")),
-    (".gitignore", "__pycache__/\n"),
-];
+include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 
-pub(crate) fn write(name: &str, dir: &Path) -> Result<()> {
-    let files = match name {
-        "tiny-logreg" => TINY_LOGREG,
-        other => bail!("no bundled example named `{other}` (there is: tiny-logreg)"),
+fn names() -> String {
+    BUNDLED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+/// Writes the example `name` into `dir` (new or empty) as a new git repository with one commit.
+pub(crate) fn write(name: &str, dir: &Path, quiet: bool) -> Result<()> {
+    let Some((_, files)) = BUNDLED.iter().find(|(n, _)| *n == name) else {
+        bail!("no bundled example named `{name}` (there is: {})", names());
     };
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} exists and is not empty; name a new folder", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (path, text) in files {
-        std::fs::write(dir.join(path), text).with_context(|| format!("cannot write {}", dir.join(path).display()))?;
+    for (path, bytes) in files.iter() {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, bytes).with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    if !files.iter().any(|(p, _)| *p == ".gitignore") {
+        std::fs::write(dir.join(".gitignore"), "__pycache__/\n")
+            .with_context(|| format!("cannot write {}", dir.join(".gitignore").display()))?;
     }
     let git = |args: &[&str]| -> Result<()> {
         let out = std::process::Command::new("git")
@@ -41,7 +45,9 @@ pub(crate) fn write(name: &str, dir: &Path) -> Result<()> {
     git(&["init", "-q"])?;
     git(&["add", "-A"])?;
     git(&["commit", "-q", "-m", &format!("The {name} example recipe")])?;
-    println!("wrote the {name} recipe to {} (a new git repository); run it with:", dir.display());
-    println!("  postdoc -C {} run", dir.display());
+    if !quiet {
+        println!("wrote the {name} recipe to {} (a new git repository); run it with:", dir.display());
+        println!("  postdoc -C {} run", dir.display());
+    }
     Ok(())
 }

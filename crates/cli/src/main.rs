@@ -1,6 +1,7 @@
 //! `postdoc`: the command line over the study loop. Thin by design: it parses arguments, opens
 //! the recipe and store, and renders what the library crates compute.
 
+mod demo;
 mod examples;
 mod progress;
 mod views;
@@ -41,9 +42,19 @@ enum Command {
     },
     /// Copy a bundled example recipe into DIR as a new git repository.
     Example {
-        /// One of: tiny-logreg.
+        /// One of the bundled examples (tiny-logreg, tiny-posttrain, tiny-golf).
         name: String,
         dir: PathBuf,
+    },
+    /// Set up the tiny-posttrain example and study it with the built-in specialists (about ten
+    /// minutes on two cores), then summarise what was found.
+    Demo {
+        /// Where to put the example recipe (default: a new folder under the temporary folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Stop after this many candidate trials (default: the example's budget).
+        #[arg(long)]
+        max_trials: Option<u64>,
     },
     /// Run (or resume) the study: baseline, then trials until a budget is spent.
     Run {
@@ -117,8 +128,19 @@ fn main() {
 async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init { name } => init(&cli.recipe, name.as_deref()).await.map(|_| 0),
-        Command::Example { name, dir } => examples::write(name, dir).map(|_| 0),
+        Command::Example { name, dir } => examples::write(name, dir, false).map(|_| 0),
         Command::Run { max_trials, parallel } => run(&cli, *max_trials, *parallel).await,
+        Command::Demo { dir, max_trials } => {
+            if *max_trials == Some(0) {
+                bail!("--max-trials must be at least 1");
+            }
+            let dir = dir.clone().unwrap_or_else(demo::default_dir);
+            demo::prepare(&dir)?;
+            let recipe = Recipe::open(&dir, None).await?;
+            let (store, study, reason) = study(&cli, recipe, *max_trials, None).await?;
+            demo::report(&dir, &store, &study, &reason).await?;
+            Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
+        }
         Command::Status => {
             let (recipe, store, study) = open_study(&cli).await?;
             views::status(&store, &study, &recipe.manifest, cli.json).await.map(|_| 0)
@@ -202,6 +224,19 @@ async fn run(cli: &Cli, max_trials: Option<u64>, parallel: Option<usize>) -> Res
     {
         bail!("--study {name} does not match [study].name = \"{}\" in the manifest", recipe.manifest.study.name);
     }
+    let (store, study, reason) = study(cli, recipe, max_trials, parallel).await?;
+    views::final_summary(&store, &study, &reason).await?;
+    Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
+}
+
+/// Runs (or resumes) the recipe's study with a progress display until it stops; Ctrl-C stops it
+/// cleanly.
+async fn study(
+    cli: &Cli,
+    recipe: Recipe,
+    max_trials: Option<u64>,
+    parallel: Option<usize>,
+) -> Result<(Store, postdoc_store::StudyRecord, StopReason)> {
     let url = store_url(cli, recipe.root());
     let store = Store::open(&url).await?;
     let max = max_trials.unwrap_or(recipe.manifest.study.budget.max_trials);
@@ -218,7 +253,5 @@ async fn run(cli: &Cli, max_trials: Option<u64>, parallel: Option<usize>) -> Res
     });
     let reason = session.run(stop_rx).await;
     ui.finish();
-    let reason = reason?;
-    views::final_summary(&store, &study, &reason).await?;
-    Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
+    Ok((store, study, reason?))
 }

@@ -110,3 +110,19 @@ fn bad_flags_and_unknown_names() {
     let e = fails(postdoc(parent.path()).args(["example", "imagenet"]).arg(parent.path().join("x")));
     assert!(e.contains("no bundled example named `imagenet`"), "{e}");
 }
+
+#[test]
+fn the_demo_says_what_to_install_when_python_is_missing() {
+    // A PATH with git but no python3.
+    let bin = tempfile::tempdir().unwrap();
+    let git = std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap();
+    let git = String::from_utf8(git.stdout).unwrap();
+    std::os::unix::fs::symlink(git.trim(), bin.path().join("git")).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let demo_dir = target.path().join("demo");
+    let e = fails(
+        postdoc(target.path()).env("PATH", bin.path()).args(["demo", "--dir"]).arg(&demo_dir),
+    );
+    assert!(e.contains("python3 is not on the PATH") && e.contains("sudo apt install python3 python3-venv"), "{e}");
+    assert!(!demo_dir.exists(), "nothing is written before the check passes");
+}

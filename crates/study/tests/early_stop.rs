@@ -74,7 +74,8 @@ impl Specialist for Scripted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_clearly_behind_stop_at_their_rung() {
-    let recipe = recipe_from_files(&[("train.sh", TRAIN), ("recipe.toml", "quality = 0.5\n"), ("postdoc.toml", MANIFEST)]);
+    let recipe =
+        recipe_from_files(&[("train.sh", TRAIN), ("recipe.toml", "quality = 0.5\n"), ("postdoc.toml", MANIFEST)]);
     let url = sqlite_url(recipe.path());
     let options = RunOptions {
         specialists: vec![Arc::new(Scripted(Mutex::new(vec![0.1, 0.9])))],
