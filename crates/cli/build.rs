@@ -11,7 +11,7 @@ fn main() {
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
         .unwrap_or_default();
     examples.sort();
-    let mut code = String::from("pub(crate) static BUNDLED: &[(&str, &[(&str, &[u8])])] = &[\n");
+    let mut code = String::from("pub(crate) static BUNDLED: &[Example] = &[\n");
     for dir in examples {
         let name = dir.file_name().expect("a folder name").to_string_lossy().into_owned();
         let mut files = Vec::new();

@@ -4,6 +4,11 @@
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 
+/// A file of an example: its path in the recipe and its bytes.
+type File = (&'static str, &'static [u8]);
+/// An example: its name and files.
+type Example = (&'static str, &'static [File]);
+
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 
 fn names() -> String {
