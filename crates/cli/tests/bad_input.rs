@@ -120,9 +120,7 @@ fn the_demo_says_what_to_install_when_python_is_missing() {
     std::os::unix::fs::symlink(git.trim(), bin.path().join("git")).unwrap();
     let target = tempfile::tempdir().unwrap();
     let demo_dir = target.path().join("demo");
-    let e = fails(
-        postdoc(target.path()).env("PATH", bin.path()).args(["demo", "--dir"]).arg(&demo_dir),
-    );
+    let e = fails(postdoc(target.path()).env("PATH", bin.path()).args(["demo", "--dir"]).arg(&demo_dir));
     assert!(e.contains("python3 is not on the PATH") && e.contains("sudo apt install python3 python3-venv"), "{e}");
     assert!(!demo_dir.exists(), "nothing is written before the check passes");
 }

@@ -504,6 +504,8 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         ));
     }
     let mut names = BTreeSet::new();
+    // (knob file, knob) -> the specialist that owns it.
+    let mut owners: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut specialists = Vec::new();
     for (i, sp) in raw.specialist.into_iter().enumerate() {
         let at = |k: &str| vec![key("specialist"), Step::Index(i), key(k)];
@@ -551,6 +553,18 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             && !f.ends_with(".toml")
         {
             return Err(problem(at("knobs_file"), format!("`{f}`: knob files are TOML and must end in .toml")));
+        }
+        if let Some(f) = &sp.knobs_file {
+            for name in sp.knobs.keys() {
+                if let Some(owner) = owners.insert((f.clone(), name.clone()), sp.name.clone()) {
+                    return Err(problem(
+                        vec![key("specialist"), Step::Index(i), key("knobs"), key(name)],
+                        format!(
+                            "knob `{name}` in {f} already belongs to specialist `{owner}`: each knob has one owner"
+                        ),
+                    ));
+                }
+            }
         }
         match sp.strategy {
             Strategy::Random | Strategy::Tpe if sp.knobs.is_empty() => {

@@ -178,6 +178,22 @@ fn syntax_errors_point_at_the_line() {
 }
 
 #[test]
+fn each_knob_has_one_owner() {
+    let second =
+        "\n[[specialist]]\nname = \"schedule\"\nknobs_file = \"recipe.toml\"\nknobs = { warmup = { int = [0, 10] } }\n";
+    let err = Manifest::parse(&format!("{GOOD}{second}"), "postdoc.toml").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "postdoc.toml:35:11: specialist[1].knobs.warmup: knob `warmup` in recipe.toml already belongs to specialist `optimizer`: each knob has one owner"
+    );
+    let elsewhere = second.replace("recipe.toml", "schedule.toml");
+    assert!(
+        Manifest::parse(&format!("{GOOD}{elsewhere}"), "postdoc.toml").is_ok(),
+        "the same name in another file is another knob"
+    );
+}
+
+#[test]
 fn a_missing_specialist_is_explained() {
     let text = GOOD.split("[[specialist]]").next().unwrap();
     let err = Manifest::parse(text, "postdoc.toml").unwrap_err();
