@@ -47,7 +47,7 @@ pub(crate) fn prepare(dir: &Path) -> Result<()> {
     check_python()?;
     examples::write(EXAMPLE, dir, true)?;
     eprintln!(
-        "postdoc demo: the {EXAMPLE} recipe (a small pretrained character model post-trained on arithmetic) is in \
+        "postdoc demo: the {EXAMPLE} recipe (a small pretrained character model, post-trained to reverse and shift words) is in \
          {}.\nIts setup installs numpy into a virtual environment there; then the built-in specialists study it.",
         dir.display()
     );
