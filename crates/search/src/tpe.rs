@@ -14,8 +14,6 @@
 //! serves every knob.
 
 use crate::describe_change;
-#[cfg(test)]
-use crate::sample;
 use postdoc_core::{
     Edit, KnobSpec, KnobValue, KnobValues, Label, Observation, Proposal, ProposalRequest, ProposeError, Specialist,
 };

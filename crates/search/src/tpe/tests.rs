@@ -1,5 +1,5 @@
 use super::*;
-use crate::RandomSearch;
+use crate::{RandomSearch, sample};
 use proptest::prelude::*;
 
 fn knobs() -> BTreeMap<String, KnobSpec> {
