@@ -69,15 +69,23 @@ impl Tpe {
             .collect();
         let startup = self.settings.startup.unwrap_or((space.dims.len() + 1).clamp(3, 10));
         let candidates = self.settings.candidates.max(1);
+        // A run stopped early counts towards the start as a scored one does (it is evidence of a
+        // region that is behind); otherwise a study that stops many runs never leaves it.
+        let observed = completed.len();
 
-        let (chosen, how) = if scored.len() < startup {
+        let (chosen, how) = if observed < startup || scored.is_empty() {
             let draws: Vec<Vec<f64>> = (0..candidates).map(|_| space.uniform(rng)).collect();
             let best = match &risk {
                 // Random, but not where trials already failed.
                 Some(r) => pick_max(&draws, |x| -r.fail(x)),
                 None => 0,
             };
-            (draws[best].clone(), format!("exploring ({} of {startup} scored trials so far)", scored.len()))
+            let how = if observed < startup {
+                format!("exploring ({observed} of {startup} trials so far)")
+            } else {
+                "exploring (no trial has a score yet)".to_string()
+            };
+            (draws[best].clone(), how)
         } else {
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
             let n_good = ((self.settings.gamma * scored.len() as f64).ceil() as usize).clamp(1, self.settings.max_good);
@@ -100,7 +108,11 @@ impl Tpe {
                 let feasible = risk.as_ref().map_or(0.0, |r| (1.0 - r.fail(x)).max(1e-9).ln());
                 l.log_density(x) - g.log_density(x) + feasible
             });
-            (draws[best].clone(), format!("modelled on the best {n_good} of {} scored trials", scored.len()))
+            let stopped = match observed - scored.len() {
+                0 => String::new(),
+                n => format!(" and {n} stopped early"),
+            };
+            (draws[best].clone(), format!("modelled on the best {n_good} of {} scored trials{stopped}", scored.len()))
         };
         let note = match &risk {
             Some(r) => format!("{how}; {}", r.describe(&chosen)),

@@ -108,7 +108,26 @@ fn says_how_risky_its_choice_is_once_trials_have_failed() {
     let (_, note) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.contains("predicted failure risk"), "{note}");
     let (_, first) = tpe.suggest(&[], &mut ChaCha8Rng::seed_from_u64(1));
-    assert_eq!(first, "exploring (0 of 4 scored trials so far)");
+    assert_eq!(first, "exploring (0 of 4 trials so far)");
+}
+
+#[test]
+fn runs_stopped_early_count_towards_the_start() {
+    let tpe = Tpe::new("s", knobs(), TpeSettings::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let stopped = |rng: &mut ChaCha8Rng| Observation {
+        knobs: knobs().iter().map(|(k, spec)| (k.clone(), sample(spec, rng))).collect(),
+        gain: None,
+        label: Label::Discard,
+    };
+    let mut history: Vec<Observation> = (0..4).map(|_| stopped(&mut rng)).collect();
+    // Four trials, the start's worth, but nothing to model the good region on yet.
+    let (_, note) = tpe.suggest(&history, &mut rng);
+    assert_eq!(note, "exploring (no trial has a score yet)");
+    history[0] = recipe(&history[0].knobs);
+    assert!(history[0].gain.is_some(), "the fixture needs a scored trial");
+    let (_, note) = tpe.suggest(&history, &mut rng);
+    assert_eq!(note, "modelled on the best 1 of 1 scored trials and 3 stopped early");
 }
 
 #[tokio::test]
