@@ -1,10 +1,13 @@
 //! Multi-fidelity: asynchronous successive halving (ASHA) on a metric the run reports while it
 //! trains. Each rung is a step count; when a run reaches one, its metric there joins every
 //! earlier run's, and a run outside the best `keep` share of them is stopped: its trial is a
-//! `discard` that says where it stopped, and the compute it would have spent is saved.
+//! `discard` that says where it stopped, and the compute it would have spent is saved. A run is
+//! stopped only when it is clearly behind: by more than twice the run-to-run noise the
+//! baseline's seeds show at that rung, so a run that is merely unlucky there goes on.
 //! Decisions are made as runs arrive (no waiting for a cohort), so slots never idle.
 
 use crate::manifest::Direction;
+use crate::noise::Noise;
 use serde::Serialize;
 
 /// `[early_stop]` in the manifest.
@@ -25,6 +28,8 @@ pub struct EarlyStopSpec {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rungs {
     gains: Vec<Vec<f64>>,
+    /// The baseline's runs at each rung: seeds of one recipe, so their spread is the noise.
+    baseline: Vec<Vec<f64>>,
 }
 
 /// Why a run should stop.
@@ -32,24 +37,32 @@ pub struct Rungs {
 pub struct Behind {
     /// How many runs reached the rung, this one included.
     pub runs: usize,
-    /// The gain a run needed to go on.
+    /// The gain the best `keep` share of runs reached there.
     pub needed: f64,
+    /// How far below `needed` a run may fall before it is clearly behind.
+    pub margin: f64,
 }
+
+/// A run must be this many standard deviations of the rung's noise behind to be stopped.
+const NOISE_MARGINS: f64 = 2.0;
 
 impl Rungs {
     pub fn new(spec: &EarlyStopSpec) -> Rungs {
-        Rungs { gains: vec![Vec::new(); spec.rungs.len()] }
+        Rungs { gains: vec![Vec::new(); spec.rungs.len()], baseline: vec![Vec::new(); spec.rungs.len()] }
     }
 
     /// Adds a run's gain at a rung (a rung the manifest no longer has is ignored).
-    pub fn record(&mut self, rung: usize, gain: f64) {
+    pub fn record(&mut self, rung: usize, gain: f64, of_baseline: bool) {
         if let Some(values) = self.gains.get_mut(rung) {
+            values.push(gain);
+        }
+        if of_baseline && let Some(values) = self.baseline.get_mut(rung) {
             values.push(gain);
         }
     }
 
-    /// Whether a run whose gain at `rung` (already recorded) is `gain` falls outside the best
-    /// `keep` share of the runs there; `None` while too few runs have reached it.
+    /// Whether a run whose gain at `rung` (already recorded) is `gain` falls clearly outside
+    /// the best `keep` share of the runs there; `None` while too few runs have reached it.
     pub fn behind(&self, spec: &EarlyStopSpec, rung: usize, gain: f64) -> Option<Behind> {
         let values = self.gains.get(rung)?;
         if values.len() < spec.min_runs.max(1) {
@@ -59,7 +72,8 @@ impl Rungs {
         sorted.sort_by(|a, b| b.total_cmp(a));
         let go_on = ((spec.keep * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
         let needed = sorted[go_on - 1];
-        (gain < needed).then_some(Behind { runs: sorted.len(), needed })
+        let margin = NOISE_MARGINS * Noise::pooled([self.baseline[rung].as_slice()]).sigma;
+        (gain < needed - margin).then_some(Behind { runs: sorted.len(), needed, margin })
     }
 }
 
@@ -87,19 +101,42 @@ mod tests {
     fn a_run_outside_the_best_share_is_behind() {
         let s = spec();
         let mut rungs = Rungs::new(&s);
-        rungs.record(0, 0.5);
-        rungs.record(0, 0.2);
+        rungs.record(0, 0.5, false);
+        rungs.record(0, 0.2, false);
         assert_eq!(rungs.behind(&s, 0, 0.2), None, "too few runs to judge");
-        rungs.record(0, 0.4);
+        rungs.record(0, 0.4, false);
         // Three runs, one goes on: the best.
-        assert_eq!(rungs.behind(&s, 0, 0.4), Some(Behind { runs: 3, needed: 0.5 }));
+        assert_eq!(rungs.behind(&s, 0, 0.4), Some(Behind { runs: 3, needed: 0.5, margin: 0.0 }));
         assert_eq!(rungs.behind(&s, 0, 0.5), None);
-        rungs.record(0, 0.45);
+        rungs.record(0, 0.45, false);
         // Four runs: two go on (the share rounds up).
         assert_eq!(rungs.behind(&s, 0, 0.45), None);
-        assert_eq!(rungs.behind(&s, 0, 0.2), Some(Behind { runs: 4, needed: 0.45 }));
+        assert_eq!(rungs.behind(&s, 0, 0.2), Some(Behind { runs: 4, needed: 0.45, margin: 0.0 }));
         assert_eq!(rungs.behind(&s, 1, 0.0), None, "nobody reached the second rung");
-        rungs.record(7, 1.0);
+        rungs.record(7, 1.0, false);
+    }
+
+    #[test]
+    fn a_run_within_the_baselines_noise_of_the_best_share_goes_on() {
+        let s = spec();
+        let mut rungs = Rungs::new(&s);
+        // The baseline's seeds spread by a standard deviation of 0.05 at the first rung.
+        for gain in [0.30, 0.35, 0.40] {
+            rungs.record(0, gain, true);
+        }
+        rungs.record(0, 0.60, false);
+        rungs.record(0, 0.55, false);
+        rungs.record(0, 0.46, false);
+        // Six runs, two go on: 0.55 is the bar, and 0.10 (two sigmas) below it is still in.
+        assert_eq!(rungs.behind(&s, 0, 0.46), None);
+        let b = rungs.behind(&s, 0, 0.40).expect("0.40 is clearly behind");
+        assert_eq!((b.runs, b.needed), (6, 0.55));
+        assert!((b.margin - 0.10).abs() < 1e-12, "{}", b.margin);
+        // No second rung values from the baseline: no noise known there, no margin.
+        for gain in [0.5, 0.6, 0.7] {
+            rungs.record(1, gain, false);
+        }
+        assert_eq!(rungs.behind(&s, 1, 0.6), Some(Behind { runs: 3, needed: 0.7, margin: 0.0 }));
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub(crate) struct RungValue {
     pub rung: usize,
     pub step: i64,
     pub value: f64,
+    /// A run of the baseline: its spread over seeds is the noise at the rung.
+    #[serde(default)]
+    pub baseline: bool,
 }
 
 impl RungTable {
@@ -29,7 +32,7 @@ impl RungTable {
         let mut rungs = Rungs::new(&spec);
         for event in store.events_of_kind(study, RUNG_EVENT).await? {
             if let Some(v) = rung_value(&event) {
-                rungs.record(v.rung, spec.direction.gain(v.value));
+                rungs.record(v.rung, spec.direction.gain(v.value), v.baseline);
             }
         }
         Ok(RungTable { spec, rungs: Mutex::new(rungs) })
@@ -42,12 +45,22 @@ fn rung_value(event: &EventRecord) -> Option<RungValue> {
     serde_json::from_value(event.payload.clone()).ok()
 }
 
+/// What a run is to early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunRole {
+    /// A seed of the baseline: measured, never stopped, and the measure of the noise.
+    Baseline,
+    /// A confirmation run: measured, never stopped (its trial is already near the keep boundary).
+    Confirmation,
+    /// A candidate's screening run, stopped when clearly behind.
+    Screen,
+}
+
 /// One run's progress through the rungs.
 pub(crate) struct RunRungs<'t> {
     table: &'t RungTable,
     run: u32,
-    /// Baseline and confirmation runs are measured but never stopped.
-    may_stop: bool,
+    role: RunRole,
     state: Mutex<RunState>,
 }
 
@@ -59,8 +72,8 @@ struct RunState {
 }
 
 impl<'t> RunRungs<'t> {
-    pub(crate) fn new(table: &'t RungTable, run: u32, may_stop: bool) -> RunRungs<'t> {
-        RunRungs { table, run, may_stop, state: Mutex::new(RunState::default()) }
+    pub(crate) fn new(table: &'t RungTable, run: u32, role: RunRole) -> RunRungs<'t> {
+        RunRungs { table, run, role, state: Mutex::new(RunState::default()) }
     }
 
     /// Reads new metric lines: returns the rung values they reach (to record) and whether the
@@ -82,20 +95,26 @@ impl<'t> RunRungs<'t> {
             let Some(value) = state.last_value else { continue };
             for rung in passed {
                 let gain = spec.direction.gain(value);
+                let baseline = self.role == RunRole::Baseline;
                 let behind = {
                     let mut rungs = self.table.rungs.lock().expect("rung table");
-                    rungs.record(rung, gain);
+                    rungs.record(rung, gain, baseline);
                     rungs.behind(spec, rung, gain)
                 };
-                reached.push(RungValue { run: self.run, rung, step, value });
-                if let Some(b) = behind.filter(|_| self.may_stop) {
+                reached.push(RungValue { run: self.run, rung, step, value, baseline });
+                if let Some(b) = behind.filter(|_| self.role == RunRole::Screen) {
                     let needed = match spec.direction {
                         Direction::Maximize => b.needed,
                         Direction::Minimize => -b.needed,
                     };
+                    let noise = if b.margin > 0.0 {
+                        format!(", and the seeds' noise there allows {}", format_float(b.margin))
+                    } else {
+                        String::new()
+                    };
                     state.stopped = Some(format!(
                         "stopped early at step {step}: {} {} at the step-{} rung, where the best {:.0}% of {} runs \
-                         reached {}",
+                         reached {}{noise}",
                         spec.metric,
                         format_float(value),
                         spec.rungs[rung],

@@ -2,7 +2,7 @@
 //! preflight, run on one or more seeds, evaluate each run from a pristine copy, then let the one
 //! classifier and the keep rule decide.
 
-use crate::early_stop::{RUNG_EVENT, RunRungs, RungValue};
+use crate::early_stop::{RUNG_EVENT, RunRole, RunRungs, RungValue};
 use crate::session::{Ctx, Progress, abort_and_retry, mix};
 use crate::{StudyError, knobs_file};
 use postdoc_core::label::log_excerpt;
@@ -359,8 +359,14 @@ async fn run_once(
     };
     // Only a candidate's first run may be stopped early: the baseline is the reference, and a
     // confirmation run belongs to a trial already near the keep boundary.
-    let may_stop = purpose == RunPurpose::Screen && !t.is_baseline();
-    let (train, stopped) = watched_run(ctx, t.number, idx, spec, may_stop).await?;
+    let role = if t.is_baseline() {
+        RunRole::Baseline
+    } else if purpose == RunPurpose::Screen {
+        RunRole::Screen
+    } else {
+        RunRole::Confirmation
+    };
+    let (train, stopped) = watched_run(ctx, t.number, idx, spec, role).await?;
     let mut record = RunRecord {
         idx,
         purpose,
@@ -531,7 +537,7 @@ async fn watched_run(
     trial: TrialNo,
     run_idx: u32,
     spec: ProcessSpec,
-    may_stop: bool,
+    role: RunRole,
 ) -> Result<(ProcessOutcome, Option<String>), StudyError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let store = ctx.store.clone();
@@ -569,7 +575,7 @@ async fn watched_run(
             }
         }
     });
-    let rungs = ctx.rungs.as_ref().map(|table| RunRungs::new(table, run_idx, may_stop));
+    let rungs = ctx.rungs.as_ref().map(|table| RunRungs::new(table, run_idx, role));
     let watcher = StoreWatcher { tx, rungs };
     let outcome = ctx.executor.run(spec, &watcher).await.map_err(harness);
     let stopped = watcher.rungs.as_ref().and_then(RunRungs::stopped);

@@ -107,4 +107,8 @@ async fn runs_clearly_behind_stop_at_their_rung() {
     let rungs = store.events_of_kind(study.id, "rung").await.unwrap();
     let per_trial = |n: u64| rungs.iter().filter(|e| e.trial == Some(n)).count();
     assert_eq!((per_trial(0), per_trial(1), per_trial(2)), (4, 1, 2));
+    // The baseline's values are marked: their spread is the noise a run must be behind by.
+    for e in &rungs {
+        assert_eq!(e.payload["baseline"], serde_json::json!(e.trial == Some(0)), "{:?}", e.payload);
+    }
 }
