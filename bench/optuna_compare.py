@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 
@@ -216,47 +217,64 @@ class Harness:
 
 
 def optuna_arm(recipe, arm, seed, trials):
+    """Optuna's ask-and-tell loop with as many trials in flight as the recipe's [study].parallel,
+    the parallelism postdoc gets, so that both arms share the machine the same way."""
     import optuna
+    from concurrent.futures import ThreadPoolExecutor
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed) if arm.startswith("optuna-tpe") else optuna.samplers.RandomSampler(seed=seed)
     pruner = optuna.pruners.MedianPruner() if arm.endswith("median-pruner") else optuna.pruners.NopPruner()
     study = optuna.create_study(direction="minimize" if recipe.minimize else "maximize", sampler=sampler, pruner=pruner)
-    out = []
+    out = [None] * trials
+    lock = threading.Lock()
     with tempfile.TemporaryDirectory() as work:
         harness = Harness(recipe, work)
         early = recipe.manifest.get("early_stop")
-        for i in range(trials):
-            t = study.ask()
-            values = {}
-            for name, (_, spec) in recipe.knobs.items():
-                kind, arg = next(iter(spec.items()))
-                if kind == "float":
-                    values[name] = t.suggest_float(name, arg[0], arg[1])
-                elif kind == "log_float":
-                    values[name] = t.suggest_float(name, arg[0], arg[1], log=True)
-                elif kind == "int":
-                    values[name] = t.suggest_int(name, arg[0], arg[1])
-                else:
-                    values[name] = t.suggest_categorical(name, arg)
+
+        def one(i):
+            with lock:
+                t = study.ask()
+                values = suggest(recipe, t)
 
             def prune(lines, t=t):
                 for line in lines:
                     d = json.loads(line)
                     if early and early["metric"] in d and "step" in d:
-                        t.report(d[early["metric"]], d["step"])
-                        if t.should_prune():
-                            return True
+                        with lock:
+                            t.report(d[early["metric"]], d["step"])
+                            if t.should_prune():
+                                return True
                 return False
 
             r = harness.trial(i, values, seed * 1000 + i, prune if early and arm.endswith("median-pruner") else None)
-            if r["label"] == "completed":
-                study.tell(t, r["value"])
-            elif r["label"] == "pruned":
-                study.tell(t, state=optuna.trial.TrialState.PRUNED)
-            else:
-                study.tell(t, state=optuna.trial.TrialState.FAIL)
-            out.append({"label": r["label"], "value": r["value"], "compute_s": r["train_s"] + r["eval_s"]})
+            with lock:
+                if r["label"] == "completed":
+                    study.tell(t, r["value"])
+                elif r["label"] == "pruned":
+                    study.tell(t, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    study.tell(t, state=optuna.trial.TrialState.FAIL)
+            out[i] = {"label": r["label"], "value": r["value"], "compute_s": r["train_s"] + r["eval_s"],
+                      "values": values}
+
+        with ThreadPoolExecutor(max_workers=recipe.manifest["study"].get("parallel", 1)) as pool:
+            list(pool.map(one, range(trials)))
     return out
+
+
+def suggest(recipe, t):
+    values = {}
+    for name, (_, spec) in recipe.knobs.items():
+        kind, arg = next(iter(spec.items()))
+        if kind == "float":
+            values[name] = t.suggest_float(name, arg[0], arg[1])
+        elif kind == "log_float":
+            values[name] = t.suggest_float(name, arg[0], arg[1], log=True)
+        elif kind == "int":
+            values[name] = t.suggest_int(name, arg[0], arg[1])
+        else:
+            values[name] = t.suggest_categorical(name, arg)
+    return values
 
 
 def postdoc_arm(recipe, binary, seed, trials):
@@ -345,45 +363,69 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipes", default=",".join(SYNTHETIC))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="resume: keep the stored runs of seeds below this one and run the rest")
     ap.add_argument("--trials", type=int, help="candidate trials per study (default: the recipe's max_trials)")
+    ap.add_argument("--arms", help="comma-separated arms to run (default: all that apply)")
     ap.add_argument("--postdoc", help="the postdoc binary (default: built from this repository)")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"))
+    ap.add_argument("--report", action="store_true", help="only redraw the table and plots from --out's raw results")
     a = ap.parse_args()
+    raw_path = os.path.join(a.out, "optuna_compare.json")
+    # Results accumulate in one file: a run replaces the recipes and arms it measures.
+    results = json.load(open(raw_path)) if os.path.exists(raw_path) else {}
+    if a.report:
+        report(results, a.out)
+        return
     ensure_optuna()
     binary = a.postdoc
     if not binary:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "postdoc"], cwd=ROOT, check=True)
         binary = os.path.join(ROOT, "target", "release", "postdoc")
     os.makedirs(a.out, exist_ok=True)
-    results = {}
-    raw_path = os.path.join(a.out, "optuna_compare.json")
     for path in a.recipes.split(","):
         recipe = Recipe(path)
         trials = a.trials or recipe.manifest["study"].get("budget", {}).get("max_trials", 20)
         arms = ["postdoc", "optuna-tpe", "optuna-random"]
         if recipe.manifest.get("early_stop"):
             arms.append("optuna-tpe+median-pruner")
-        results[recipe.name] = {"trials": trials, "minimize": recipe.minimize, "arms": {}}
+        if a.arms:
+            arms = [arm for arm in arms if arm in a.arms.split(",")]
+        entry = results.get(recipe.name)
+        if not entry or entry["trials"] != trials:
+            entry = {"trials": trials, "minimize": recipe.minimize, "arms": {}}
+        results[recipe.name] = entry
         for arm in arms:
-            runs = []
-            for seed in range(a.seeds):
+            entry["arms"][arm] = entry["arms"].get(arm, [])[:a.first_seed]
+        # Seed by seed, every arm in turn: whatever else loads the machine loads all arms alike.
+        for seed in range(a.first_seed, a.seeds):
+            for arm in arms:
                 started = time.time()
                 try:
                     r = postdoc_arm(recipe, binary, seed, trials) if arm == "postdoc" else optuna_arm(recipe, arm, seed, trials)
                 except Exception as e:  # one failing arm must not lose the others
                     print(f"{recipe.name} {arm} seed {seed}: {e}", file=sys.stderr)
                     continue
-                runs.append(r)
+                entry["arms"][arm].append(r)
                 print(f"{recipe.name:20} {arm:26} seed {seed}: {time.time() - started:6.1f}s", file=sys.stderr)
-            results[recipe.name]["arms"][arm] = runs
-            with open(raw_path, "w") as f:
-                json.dump(results, f)
+                with open(raw_path, "w") as f:
+                    json.dump(results, f)
     report(results, a.out)
+
+
+def reach(run, minimize, target):
+    """Compute seconds spent when the run's best-so-far first reached `target` (None if never)."""
+    for spent, best in curves_of(run, minimize)[1]:
+        if best is not None and (best <= target if minimize else best >= target):
+            return spent
+    return None
 
 
 def report(results, out):
     lines = ["| recipe | arm | median best after N | trials wasted (median) | compute s (median) | best / TPE | waste / TPE | compute / TPE |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    reach_lines = ["| recipe | arm | seeds reaching TPE's median best | compute s to reach it (median) | / TPE |",
+                   "|---|---|---:|---:|---:|"]
     for name, r in results.items():
         recipe_min = r["minimize"]
         summary = {}
@@ -401,6 +443,23 @@ def report(results, out):
             lines.append(f"| {name} (N={r['trials']}) | {arm} | {best:.4g} | {waste:g} | {compute:.1f} | "
                          f"{ratio(best, tpe[0]) if tpe else '-'} | {ratio(waste, tpe[1]) if tpe else '-'} | "
                          f"{ratio(compute, tpe[2]) if tpe else '-'} |")
+        if tpe and tpe[0] is not None:
+            # The compute each arm needs to reach the score Optuna's TPE reaches (its median best):
+            # a seed that never gets there counts as needing more than it spent.
+            needed = {}
+            for arm, runs in r["arms"].items():
+                got = [reach(run, recipe_min, tpe[0]) for run in runs]
+                hit = [g for g in got if g is not None]
+                if not runs:
+                    continue
+                # Seeds that never reach it rank last, so a median among them reads "not reached".
+                ranked = sorted(hit) + [math.inf] * (len(got) - len(hit))
+                needed[arm] = (len(hit), len(got), statistics.median(ranked))
+            base = needed.get("optuna-tpe", (0, 0, math.inf))[2]
+            for arm, (hit, n, med) in needed.items():
+                shown = f"{med:.1f}" if math.isfinite(med) else "not reached"
+                ratio = f"{med / base:.2f}" if math.isfinite(med) and math.isfinite(base) and base else "-"
+                reach_lines.append(f"| {name} | {arm} | {hit} of {n} | {shown} | {ratio} |")
         series_t = [(arm, list(enumerate(median_curve([curves_of(run, recipe_min)[0] for run in runs]), 1)))
                     for arm, runs in r["arms"].items() if runs]
         svg(os.path.join(out, f"{name}-trials.svg"), f"{name}: median best so far", "trials", series_t, recipe_min)
@@ -419,7 +478,7 @@ def report(results, out):
                    else None for i in range(len(grid))]
             series_c.append((arm, list(zip(grid, med))))
         svg(os.path.join(out, f"{name}-compute.svg"), f"{name}: median best so far", "compute seconds", series_c, recipe_min)
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n\n" + "\n".join(reach_lines) + "\n"
     with open(os.path.join(out, "optuna_compare.md"), "w") as f:
         f.write(text)
     print(text)
