@@ -5,12 +5,14 @@
 pub mod early_stop;
 pub mod gate;
 pub mod knob;
+pub mod knobs_file;
 pub mod label;
 pub mod lineage;
 pub mod manifest;
 pub mod noise;
 pub mod specialist;
 pub mod surface;
+pub mod transcript;
 pub mod trial;
 pub mod units;
 
@@ -20,8 +22,9 @@ pub use label::{Finding, Label, Verdict, classify};
 pub use lineage::LineageView;
 pub use manifest::{Direction, Manifest, ManifestError, Objective};
 pub use noise::{Decision, Noise, Reference};
-pub use specialist::{Observation, ProposalRequest, ProposeError, Specialist};
+pub use specialist::{BenchError, Observation, ProposalRequest, ProposeError, Specialist, Workbench};
 pub use surface::{EditViolation, PathSet};
+pub use transcript::{Price, Spend, Transcript};
 pub use trial::{
     BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialRecord, TrialStatus,
 };

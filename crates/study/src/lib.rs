@@ -12,15 +12,14 @@
 
 mod contamination;
 mod early_stop;
-mod knobs_file;
 mod layout;
 mod recipe;
 mod session;
 mod summary;
 mod trial;
 
-pub use knobs_file::{read_knobs, write_knobs};
 pub use layout::Layout;
+pub use postdoc_core::knobs_file::{read_knobs, write_knobs};
 pub use recipe::{MANIFEST_FILE, Recipe, init_manifest};
 pub use session::{Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, lineage_view};
 pub use summary::{Summary, active_seconds, active_seconds_in};

@@ -2,12 +2,13 @@
 //! session left, runs setup and the baseline, then keeps the executor's slots busy with trials
 //! until a budget is spent or it is told to stop.
 
+use crate::StudyError;
 use crate::early_stop::RungTable;
 use crate::layout::Layout;
 use crate::recipe::Recipe;
 use crate::summary::active_seconds_in;
 use crate::trial;
-use crate::{StudyError, knobs_file};
+use postdoc_core::knobs_file;
 use postdoc_core::lineage::baseline;
 use postdoc_core::manifest::Strategy;
 use postdoc_core::{
@@ -601,7 +602,7 @@ impl Session {
         };
         let history = self.history(&name, best, &best_knobs).await?;
         let seed = mix(manifest.study.seed, index as u64, proposals_of(&name));
-        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history };
+        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history, bench: None };
         let (proposal, invalid) = match specialist.propose(request).await {
             Ok(p) => (p, None),
             Err(ProposeError::Invalid(why)) => (

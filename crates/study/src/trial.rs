@@ -2,9 +2,10 @@
 //! preflight, run on one or more seeds, evaluate each run from a pristine copy, then let the one
 //! classifier and the keep rule decide.
 
+use crate::StudyError;
 use crate::early_stop::{RUNG_EVENT, RunRole, RunRungs, RungValue};
 use crate::session::{Ctx, Progress, abort_and_retry, mix};
-use crate::{StudyError, knobs_file};
+use postdoc_core::knobs_file;
 use postdoc_core::label::log_excerpt;
 use postdoc_core::lineage::{current_best, reference, study_noise};
 use postdoc_core::manifest::ProcessBudget;

@@ -1,6 +1,6 @@
 //! Reading and writing a recipe's knob file (TOML), keeping its comments and layout.
 
-use postdoc_core::{KnobSpec, KnobValue, KnobValues};
+use crate::{KnobSpec, KnobValue, KnobValues};
 use std::collections::BTreeMap;
 
 /// The values of `names` (dotted paths) in a knob file's text; absent or non-scalar keys are left out.
@@ -26,7 +26,7 @@ pub fn read_knobs<'a>(text: &str, names: impl IntoIterator<Item = &'a String>) -
 }
 
 /// Checks proposed values against the specialist's knobs.
-pub(crate) fn check_values(values: &KnobValues, specs: &BTreeMap<String, KnobSpec>) -> Result<(), String> {
+pub fn check_values(values: &KnobValues, specs: &BTreeMap<String, KnobSpec>) -> Result<(), String> {
     if values.is_empty() {
         return Err("the proposal sets no knob".into());
     }
