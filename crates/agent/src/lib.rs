@@ -15,7 +15,10 @@ mod tools;
 
 pub use brief::Brief;
 
-use postdoc_brain::{Brain, BrainError, Conversation, Message, ReplyOptions};
+use postdoc_brain::anthropic::Anthropic;
+use postdoc_brain::openai::OpenAiCompatible;
+use postdoc_brain::{ApiKey, Brain, BrainError, Conversation, Endpoint, Message, ReplyOptions, RetryPolicy, Retrying};
+use postdoc_core::manifest::{BrainSpec, Provider};
 use postdoc_core::transcript::EntryKind;
 use postdoc_core::{Edit, Price, Proposal, ProposalRequest, ProposeError, Specialist, Transcript, Workbench};
 use std::sync::Arc;
@@ -220,4 +223,35 @@ impl Session<'_> {
 
 fn invalid(why: String) -> ProposeError {
     ProposeError::Invalid(why)
+}
+
+/// The brain a manifest's `[brain]` describes, with retries, and the agent's limits from it.
+/// The key is read from the environment variable the spec names (or the provider's usual one);
+/// a server of one's own may need none.
+pub fn connect(spec: &BrainSpec) -> Result<(Arc<dyn Brain>, AgentSettings), String> {
+    let provider = spec.provider.ok_or("the brain names no provider")?;
+    let model = spec.model.clone().ok_or("the brain names no model")?;
+    let base_url = spec.base_url.clone().unwrap_or_else(|| provider.default_base_url().to_string());
+    let var = spec.api_key_env.clone().unwrap_or_else(|| provider.default_key_env().to_string());
+    let key = ApiKey::from_env(&var);
+    if key.is_none() && (spec.api_key_env.is_some() || base_url == provider.default_base_url()) {
+        return Err(format!("the environment variable {var} holds no key for {}", provider.as_str()));
+    }
+    let endpoint = Endpoint::new(base_url, model, key);
+    let policy = RetryPolicy::default();
+    let brain: Arc<dyn Brain> = match provider {
+        Provider::Openai => {
+            Arc::new(Retrying::new(OpenAiCompatible::new(endpoint).map_err(|e| e.to_string())?, policy))
+        }
+        Provider::Anthropic => Arc::new(Retrying::new(Anthropic::new(endpoint).map_err(|e| e.to_string())?, policy)),
+    };
+    let defaults = AgentSettings::default();
+    let settings = AgentSettings {
+        max_turns: spec.max_turns.unwrap_or(defaults.max_turns),
+        max_tokens: spec.max_tokens.unwrap_or(defaults.max_tokens),
+        temperature: spec.temperature,
+        price: spec.price.unwrap_or_default(),
+        ..defaults
+    };
+    Ok((brain, settings))
 }

@@ -111,6 +111,10 @@ pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
     tools
 }
 
+/// Tools without arguments still want a JSON object, so text that is not one is caught.
+#[derive(Deserialize)]
+struct NoArgs {}
+
 #[derive(Deserialize)]
 struct ReadArgs {
     path: String,
@@ -180,6 +184,7 @@ pub(crate) async fn call(brief: &Brief, workbench: &dyn Workbench, tool: &str, a
 async fn run(brief: &Brief, wb: &dyn Workbench, tool: &str, arguments: &str) -> Result<Outcome, Outcome> {
     Ok(match tool {
         "list_files" => {
+            let _: NoArgs = parse(tool, arguments)?;
             let files = wb.list_files().await.map_err(bench)?;
             let mut out = String::new();
             for (path, size) in files.iter().take(MAX_LISTED) {
@@ -329,7 +334,10 @@ async fn run(brief: &Brief, wb: &dyn Workbench, tool: &str, arguments: &str) -> 
             wb.start_from(a.trial).await.map_err(bench)?;
             Outcome::Done(format!("your draft now starts from trial {}'s recipe, with no edits", a.trial))
         }
-        "preflight" => Outcome::Done(cut(wb.preflight().await.map_err(bench)?, "")),
+        "preflight" => {
+            let _: NoArgs = parse(tool, arguments)?;
+            Outcome::Done(cut(wb.preflight().await.map_err(bench)?, ""))
+        }
         "submit" => {
             let a: SubmitArgs = parse(tool, arguments)?;
             let hypothesis = a.hypothesis.trim().to_string();

@@ -73,6 +73,10 @@ enum Command {
         /// Also print the full diff and each run's log tail.
         #[arg(long)]
         full: bool,
+        /// Print what the agent behind the trial was told, every tool call and result, and its
+        /// reasoning.
+        #[arg(long)]
+        transcript: bool,
     },
     /// What a specialist is shown before it proposes.
     Lineage {
@@ -145,7 +149,11 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             let (recipe, store, study) = open_study(&cli).await?;
             views::status(&store, &study, &recipe.manifest, cli.json).await.map(|_| 0)
         }
-        Command::Show { trial, full } => {
+        Command::Show { trial, transcript: true, .. } => {
+            let (_, store, study) = open_study(&cli).await?;
+            views::transcript(&store, &study, *trial, cli.json).await.map(|_| 0)
+        }
+        Command::Show { trial, full, transcript: false } => {
             let (_, store, study) = open_study(&cli).await?;
             views::show(&store, &study, *trial, *full, cli.json).await.map(|_| 0)
         }

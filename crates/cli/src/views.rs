@@ -103,6 +103,23 @@ pub(crate) async fn final_summary(store: &Store, study: &StudyRecord, reason: &S
     Ok(())
 }
 
+/// The transcript of the agent session that proposed a trial.
+pub(crate) async fn transcript(store: &Store, study: &StudyRecord, number: u64, json: bool) -> Result<()> {
+    let t = store.trial(study, number).await?;
+    let events = store.events(study.id, Some(number)).await?;
+    let Some(event) = events.iter().rev().find(|e| e.kind == postdoc_study::TRANSCRIPT_EVENT) else {
+        bail!("trial {number} (by {}) has no transcript: only agent specialists keep one", t.specialist);
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&event.payload)?);
+        return Ok(());
+    }
+    let transcript: postdoc_core::Transcript = serde_json::from_value(event.payload.clone())
+        .with_context(|| format!("the transcript of trial {number} in the store is not readable"))?;
+    println!("trial {number} by {}: {}\n{}", t.specialist, t.hypothesis, transcript.render());
+    Ok(())
+}
+
 pub(crate) async fn show(store: &Store, study: &StudyRecord, number: u64, full: bool, json: bool) -> Result<()> {
     let t = store.trial(study, number).await?;
     let runs = store.runs(study.id, number).await?;

@@ -31,6 +31,11 @@ fn a_study_on_the_example_through_every_command() {
         .success()
         .stdout(predicate::str::contains("diff against the parent"));
     postdoc(dir.path()).args(["show", "99"]).assert().failure().stderr(predicate::str::contains("no trial 99"));
+    postdoc(dir.path())
+        .args(["show", "1", "--transcript"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("has no transcript: only agent specialists keep one"));
 
     postdoc(dir.path())
         .args(["lineage", "--specialist", "optimizer"])

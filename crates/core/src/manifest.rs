@@ -20,6 +20,8 @@ pub struct Manifest {
     pub evaluate: EvaluateSpec,
     pub noise: NoiseSpec,
     pub early_stop: Option<EarlyStopSpec>,
+    /// The study's `[brain]`, the default of its agent specialists.
+    pub brain: Option<BrainSpec>,
     pub specialists: Vec<SpecialistSpec>,
 }
 
@@ -62,6 +64,116 @@ pub struct StudyBudget {
     pub max_trials: u64,
     pub wall_clock: Option<Seconds>,
     pub compute_seconds: Option<Seconds>,
+}
+
+/// A model provider and what a specialist may spend with it: `[brain]`, which a specialist's
+/// own `brain = { ... }` overrides field by field. Keys never appear here: `api_key_env` names
+/// the environment variable that holds one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrainSpec {
+    pub provider: Option<Provider>,
+    pub model: Option<String>,
+    /// Where the provider answers (default: the provider's public API).
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    /// Dollars per million tokens in and out.
+    pub price: Option<crate::transcript::Price>,
+    /// Model replies per proposal.
+    pub max_turns: Option<u32>,
+    /// Tokens in and out per proposal.
+    pub max_tokens: Option<u64>,
+    pub temperature: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Chat Completions: OpenAI and the servers that speak its API (vLLM, SGLang, Ollama,
+    /// llama.cpp, OpenRouter, the Hugging Face router).
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Openai => "openai",
+            Provider::Anthropic => "anthropic",
+        }
+    }
+
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Provider::Openai => "https://api.openai.com/v1",
+            Provider::Anthropic => "https://api.anthropic.com",
+        }
+    }
+
+    pub fn default_key_env(self) -> &'static str {
+        match self {
+            Provider::Openai => "OPENAI_API_KEY",
+            Provider::Anthropic => "ANTHROPIC_API_KEY",
+        }
+    }
+}
+
+impl BrainSpec {
+    /// `self`'s fields where set, else `base`'s.
+    pub fn over(&self, base: &BrainSpec) -> BrainSpec {
+        BrainSpec {
+            provider: self.provider.or(base.provider),
+            model: self.model.clone().or_else(|| base.model.clone()),
+            base_url: self.base_url.clone().or_else(|| base.base_url.clone()),
+            api_key_env: self.api_key_env.clone().or_else(|| base.api_key_env.clone()),
+            price: self.price.or(base.price),
+            max_turns: self.max_turns.or(base.max_turns),
+            max_tokens: self.max_tokens.or(base.max_tokens),
+            temperature: self.temperature.or(base.temperature),
+        }
+    }
+
+    /// Why this brain cannot be used, if it cannot, and at which key.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        let Some(provider) = self.provider else {
+            return Some((
+                "provider",
+                "name the provider: \"openai\" (or a compatible server) or \"anthropic\"".into(),
+            ));
+        };
+        if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+            return Some(("model", format!("name the {} model the specialist talks to", provider.as_str())));
+        }
+        if let Some(var) = &self.api_key_env {
+            let valid = var.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+                && var.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                // Never echo it: it may be the key itself.
+                return Some((
+                    "api_key_env",
+                    "must name an environment variable (like OPENAI_API_KEY); never put a key in postdoc.toml".into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Some(("base_url", format!("`{url}` is not an http:// or https:// URL")));
+        }
+        if let Some(p) = &self.price
+            && !(p.input_per_mtok >= 0.0
+                && p.output_per_mtok >= 0.0
+                && p.input_per_mtok.is_finite()
+                && p.output_per_mtok.is_finite())
+        {
+            return Some(("price", "prices are dollars per million tokens, finite and not negative".into()));
+        }
+        if self.max_turns == Some(0) || self.max_tokens == Some(0) {
+            return Some(("max_turns", "a proposal needs at least one turn and some tokens".into()));
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -173,6 +285,10 @@ pub struct SpecialistSpec {
     pub surface: Vec<String>,
     pub knobs_file: Option<String>,
     pub knobs: BTreeMap<String, KnobSpec>,
+    /// What an agent specialist is asked to work on, in the researcher's words.
+    pub role: Option<String>,
+    /// An agent's brain: the study's `[brain]` with the specialist's own fields over it.
+    pub brain: Option<BrainSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +298,8 @@ pub enum Strategy {
     Tpe,
     /// Every knob drawn afresh: the baseline strategy.
     Random,
+    /// A model that reads the lineage and edits the recipe's files and knobs through tools.
+    Agent,
 }
 
 impl Strategy {
@@ -189,6 +307,7 @@ impl Strategy {
         match self {
             Strategy::Tpe => "tpe",
             Strategy::Random => "random",
+            Strategy::Agent => "agent",
         }
     }
 }
@@ -244,6 +363,7 @@ struct Raw {
     #[serde(default)]
     noise: NoiseSpec,
     early_stop: Option<RawEarlyStop>,
+    brain: Option<BrainSpec>,
     #[serde(default)]
     specialist: Vec<RawSpecialist>,
 }
@@ -334,6 +454,8 @@ struct RawSpecialist {
     knobs_file: Option<String>,
     #[serde(default)]
     knobs: BTreeMap<String, KnobSpec>,
+    role: Option<String>,
+    brain: Option<BrainSpec>,
 }
 
 fn default_strategy() -> Strategy {
@@ -573,14 +695,57 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
                     format!("strategy `{}` searches knobs: declare at least one", sp.strategy.as_str()),
                 ));
             }
-            Strategy::Random | Strategy::Tpe => {}
+            Strategy::Random | Strategy::Tpe => {
+                if sp.role.is_some() || sp.brain.is_some() {
+                    let k = if sp.role.is_some() { "role" } else { "brain" };
+                    return Err(problem(
+                        at(k),
+                        "only agent specialists (strategy = \"agent\") have a role and a brain".into(),
+                    ));
+                }
+            }
+            Strategy::Agent => {
+                if sp.surface.is_empty() && sp.knobs.is_empty() {
+                    return Err(problem(
+                        at("surface"),
+                        "an agent needs files it may change (surface) or knobs it may set".into(),
+                    ));
+                }
+            }
         }
+        let brain = match sp.strategy {
+            Strategy::Agent => {
+                let own = sp.brain.clone().unwrap_or_default();
+                let merged = own.over(raw.brain.as_ref().unwrap_or(&BrainSpec::default()));
+                if let Some((k, why)) = merged.problem() {
+                    let top = raw.brain.as_ref();
+                    let (path, why) = if own_sets(&own, k) {
+                        (vec![key("specialist"), Step::Index(i), key("brain"), key(k)], why)
+                    } else if top.is_some_and(|t| own_sets(t, k)) {
+                        (vec![key("brain"), key(k)], why)
+                    } else if sp.brain.is_some() {
+                        (at("brain"), why)
+                    } else if top.is_some() {
+                        (vec![key("brain")], why)
+                    } else {
+                        let why = "an agent needs a model: add a [brain] section (provider, model) or a \
+                                   brain = { ... } to this specialist";
+                        (at("strategy"), why.to_string())
+                    };
+                    return Err(problem(path, why));
+                }
+                Some(merged)
+            }
+            _ => None,
+        };
         specialists.push(SpecialistSpec {
             name: sp.name,
             strategy: sp.strategy,
             surface: sp.surface,
             knobs_file: sp.knobs_file,
             knobs: sp.knobs,
+            role: sp.role.filter(|r| !r.trim().is_empty()),
+            brain,
         });
     }
     let budget = StudyBudget {
@@ -588,6 +753,11 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         wall_clock: raw.study.budget.wall_clock,
         compute_seconds: raw.study.budget.compute_seconds,
     };
+    if let Some(top) = &raw.brain
+        && let Some((k, why)) = top.problem().filter(|(k, _)| own_sets(top, k))
+    {
+        return Err(problem(vec![key("brain"), key(k)], why));
+    }
     Ok(Manifest {
         study: StudySpec {
             name: raw.study.name,
@@ -615,8 +785,22 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         },
         noise: raw.noise,
         early_stop,
+        brain: raw.brain,
         specialists,
     })
+}
+
+/// Whether `brain` sets the key a problem was found at (so the error can point at it).
+fn own_sets(brain: &BrainSpec, key: &str) -> bool {
+    match key {
+        "provider" => brain.provider.is_some(),
+        "model" => brain.model.is_some(),
+        "base_url" => brain.base_url.is_some(),
+        "api_key_env" => brain.api_key_env.is_some(),
+        "price" => brain.price.is_some(),
+        "max_turns" => brain.max_turns.is_some() || brain.max_tokens.is_some(),
+        _ => false,
+    }
 }
 
 /// Names become git ref components (`refs/postdoc/<study>/...`), so they follow git's rules.

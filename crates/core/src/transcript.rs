@@ -72,6 +72,7 @@ impl std::ops::AddAssign for Spend {
 
 /// Dollars per million tokens, from the study's configuration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,

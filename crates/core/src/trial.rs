@@ -94,6 +94,51 @@ pub struct TrialRecord {
 }
 
 impl TrialRecord {
+    /// The trial as a specialist reads it: what was tried, how it ended, and the change.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut s = format!("trial {} by {}", self.number, self.specialist);
+        if let Some(p) = self.parent {
+            let _ = write!(s, ", built on trial {p}");
+        }
+        let _ = write!(s, "\nhypothesis: {}", self.hypothesis);
+        if let Some(d) = self.expected_delta {
+            let _ = write!(s, " (expected {d:+})");
+        }
+        match (self.label, &self.reason) {
+            (Some(l), Some(r)) if !r.is_empty() => {
+                let _ = write!(s, "\nlabel: {l}: {r}");
+            }
+            (Some(l), _) => {
+                let _ = write!(s, "\nlabel: {l}");
+            }
+            (None, _) => {
+                let _ = write!(s, "\nstatus: {}", self.status.as_str());
+            }
+        }
+        if let Some(score) = self.score {
+            let _ = write!(s, "\nscore: {score} over {} run(s)", self.runs);
+        }
+        for (k, v) in &self.scores {
+            let _ = write!(s, "\n  {k}: {v}");
+        }
+        let _ = write!(s, "\ncompute: {:.0} s training, {:.0} s evaluation", self.train_seconds, self.eval_seconds);
+        if let Some(e) = self.log_excerpt.as_deref().filter(|e| !e.trim().is_empty()) {
+            let _ = write!(s, "\nlog excerpt:\n{}", e.trim_end());
+        }
+        match (&self.edit, self.patch.as_deref()) {
+            (_, Some(p)) if !p.is_empty() => {
+                let _ = write!(s, "\nchange against its parent:\n{p}");
+            }
+            (Edit::Knobs { values }, _) => {
+                let knobs: Vec<String> = values.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                let _ = write!(s, "\nknobs: {}", knobs.join(", "));
+            }
+            _ => {}
+        }
+        s
+    }
+
     /// Compute this trial spent, in seconds (training plus evaluation, all runs).
     pub fn compute_seconds(&self) -> f64 {
         self.train_seconds + self.eval_seconds

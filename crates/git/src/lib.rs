@@ -194,6 +194,27 @@ impl Repo {
         }
     }
 
+    /// The files of worktree `tree` as they are now, tracked or new (ignored files left out).
+    pub async fn worktree_files(&self, tree: &Path) -> Result<Vec<String>> {
+        let out = self.git_in(tree, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"], None).await?;
+        let mut files: Vec<String> =
+            out.stdout_text().split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        files.sort();
+        files.dedup();
+        // A tracked file deleted in the worktree is still in the index.
+        files.retain(|f| tree.join(f).is_file());
+        Ok(files)
+    }
+
+    /// The change from `base` to worktree `tree` as it is now, new files included: the patch a
+    /// draft becomes. Stages the worktree's files in its own index.
+    pub async fn worktree_diff(&self, tree: &Path, base: &str) -> Result<String> {
+        self.git_in(tree, &["add", "-A"], None).await?;
+        let out =
+            self.git_in(tree, &["diff", "--cached", "--no-ext-diff", "--no-color", "--binary", base], None).await?;
+        Ok(out.stdout_text())
+    }
+
     /// The unified diff between two commits.
     pub async fn diff(&self, from: &str, to: &str) -> Result<String> {
         Ok(self.git(&["diff", "--no-ext-diff", "--no-color", "--binary", from, to]).await?.stdout_text())

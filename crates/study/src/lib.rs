@@ -17,11 +17,14 @@ mod recipe;
 mod session;
 mod summary;
 mod trial;
+mod workbench;
 
 pub use layout::Layout;
 pub use postdoc_core::knobs_file::{read_knobs, write_knobs};
 pub use recipe::{MANIFEST_FILE, Recipe, init_manifest};
-pub use session::{Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, lineage_view};
+pub use session::{
+    Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, TRANSCRIPT_EVENT, lineage_view,
+};
 pub use summary::{Summary, active_seconds, active_seconds_in};
 
 use postdoc_core::{Label, ManifestError};
@@ -71,6 +74,8 @@ pub enum StudyError {
     Baseline { label: Label, reason: String, excerpt: Option<String> },
     #[error("lost the study's lease to another orchestrator; stopping")]
     LeaseLost,
+    #[error("specialist `{specialist}` cannot reach its model: {reason}")]
+    Brain { specialist: String, reason: String },
 }
 
 fn excerpt_block(excerpt: &Option<String>) -> String {

@@ -8,6 +8,7 @@ use crate::layout::Layout;
 use crate::recipe::Recipe;
 use crate::summary::active_seconds_in;
 use crate::trial;
+use crate::workbench::Draft;
 use postdoc_core::knobs_file;
 use postdoc_core::lineage::baseline;
 use postdoc_core::manifest::Strategy;
@@ -27,6 +28,9 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
 /// How often the lease is renewed; a lease older than [`LEASE_STALE`] may be taken over.
+/// The event that holds an agent's transcript, recorded with the trial it proposed.
+pub const TRANSCRIPT_EVENT: &str = "transcript";
+
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const LEASE_STALE: Duration = Duration::from_secs(30);
 /// How many of the latest trials a lineage view lists.
@@ -202,10 +206,22 @@ impl Session {
         let mut surfaces = BTreeMap::new();
         for spec in &manifest.specialists {
             let custom = options.specialists.iter().find(|s| s.name() == spec.name).cloned();
-            specialists.push(custom.unwrap_or_else(|| match spec.strategy {
-                Strategy::Tpe => Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::default())),
-                Strategy::Random => Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone())),
-            }));
+            let built: Arc<dyn Specialist> = match (custom, spec.strategy) {
+                (Some(custom), _) => custom,
+                (None, Strategy::Tpe) => {
+                    Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::default()))
+                }
+                (None, Strategy::Random) => Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone())),
+                (None, Strategy::Agent) => {
+                    let brain = spec.brain.as_ref().expect("agents have a brain once the manifest is valid");
+                    let (brain, settings) = postdoc_agent::connect(brain)
+                        .map_err(|reason| StudyError::Brain { specialist: spec.name.clone(), reason })?;
+                    let role = spec.role.as_deref().unwrap_or("Improve the recipe's score within your surface.");
+                    let brief = postdoc_agent::Brief::new(&manifest, spec, role);
+                    Arc::new(postdoc_agent::Agent::new(brief, brain, settings))
+                }
+            };
+            specialists.push(built);
             let mut globs = spec.surface.clone();
             globs.extend(spec.knobs_file.clone());
             surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
@@ -355,11 +371,15 @@ impl Session {
         let result = self.run_inner(&mut stop).await;
         // The slots' worktrees go with the session, unless another session has taken the study
         // over (and with it the slots of the same names).
-        let slots = if matches!(result, Err(StudyError::LeaseLost)) { 0 } else { self.parallel };
-        for slot in 0..slots {
-            let tree = self.ctx.layout.slot_worktree(slot);
-            if tree.exists() {
-                let _ = self.ctx.recipe.repo.remove_worktree(&tree).await;
+        if !matches!(result, Err(StudyError::LeaseLost)) {
+            let drafts = self.ctx.recipe.manifest.specialists.iter().filter(|s| s.strategy == Strategy::Agent);
+            let trees = (0..self.parallel)
+                .map(|slot| self.ctx.layout.slot_worktree(slot))
+                .chain(drafts.map(|s| self.ctx.layout.worktree(&format!("draft-{}", s.name))));
+            for tree in trees {
+                if tree.exists() {
+                    let _ = self.ctx.recipe.repo.remove_worktree(&tree).await;
+                }
             }
         }
         let ended = serde_json::json!({"result": match &result { Ok(r) => r.to_string(), Err(e) => e.to_string() }});
@@ -377,7 +397,7 @@ impl Session {
         let mut stop_reason: Option<StopReason> = None;
         // A dropped sender can never say stop; stop listening rather than wake on it forever.
         let mut stop_open = true;
-        let unavailable: BTreeMap<String, String> = BTreeMap::new();
+        let mut unavailable: BTreeMap<String, String> = BTreeMap::new();
         loop {
             if *stop.borrow() {
                 stop_reason = Some(StopReason::Interrupted);
@@ -436,7 +456,7 @@ impl Session {
                         }
                         break;
                     }
-                    match self.propose(&tally, &unavailable).await? {
+                    match self.propose(&tally, &mut unavailable).await? {
                         Some(n) => n,
                         None => {
                             if running.is_empty() {
@@ -565,7 +585,7 @@ impl Session {
     async fn propose(
         &self,
         tally: &Tally,
-        unavailable: &BTreeMap<String, String>,
+        unavailable: &mut BTreeMap<String, String>,
     ) -> Result<Option<TrialNo>, StudyError> {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
@@ -602,8 +622,28 @@ impl Session {
         };
         let history = self.history(&name, best, &best_knobs).await?;
         let seed = mix(manifest.study.seed, index as u64, proposals_of(&name));
-        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history, bench: None };
-        let (proposal, invalid) = match specialist.propose(request).await {
+        // A specialist that edits code drafts in a worktree of its own, at the current best.
+        let draft = match spec.strategy {
+            Strategy::Agent => {
+                let tree = ctx.layout.worktree(&format!("draft-{name}"));
+                match Draft::open(Arc::clone(ctx), tree, best.number).await {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        return Err(StudyError::Io {
+                            what: "cannot prepare the draft worktree",
+                            path: ctx.layout.worktrees(),
+                            source: std::io::Error::other(e.to_string()),
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
+        let bench = draft.as_ref().map(|d| d as &dyn postdoc_core::Workbench);
+        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history, bench };
+        let outcome = specialist.propose(request).await;
+        let transcript = draft.as_ref().and_then(Draft::take_transcript);
+        let (proposal, invalid) = match outcome {
             Ok(p) => (p, None),
             Err(ProposeError::Invalid(why)) => (
                 Proposal {
@@ -616,32 +656,37 @@ impl Session {
                 Some(why),
             ),
             Err(ProposeError::Unavailable(why)) => {
-                ctx.reporter.report(Progress::Note(format!("specialist {name} is unavailable: {why}")));
+                ctx.reporter.report(Progress::Note(format!("specialist {name} is paused: {why}")));
                 ctx.store
                     .record_event(
                         ctx.study.id,
                         None,
                         "specialist_unavailable",
-                        &serde_json::json!({"specialist": name, "reason": why}),
+                        &serde_json::json!({"specialist": name, "reason": why, "transcript": transcript}),
                     )
                     .await?;
-                return Box::pin(self.propose(tally, &{
-                    let mut u = unavailable.clone();
-                    u.insert(name, why);
-                    u
-                }))
-                .await;
+                // Paused for the rest of the session: a provider that is down does not burn trials.
+                unavailable.insert(name, why);
+                return Box::pin(self.propose(tally, unavailable)).await;
             }
         };
         let parent = proposal.parent.unwrap_or(best.number);
         let proposal = Proposal { specialist: name, ..proposal };
         let number = ctx.store.propose(ctx.study.id, &proposal, Some(parent), None).await?;
+        if let Some(t) = &transcript {
+            ctx.store.record_event(ctx.study.id, Some(number), TRANSCRIPT_EVENT, &serde_json::json!(t)).await?;
+        }
         if let Some(why) = invalid {
             let verdict = classify(&[Finding::InvalidProposal { reason: why }], None);
             ctx.store.finish(ctx.study.id, number, &verdict).await?;
             let record = ctx.store.trial(&ctx.study, number).await?;
             ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
-            return Box::pin(self.propose(&ctx.store.tally(ctx.study.id).await?, unavailable)).await;
+            // The slot is still free: ask again, unless the invalid proposal spent the budget.
+            let tally = ctx.store.tally(ctx.study.id).await?;
+            if tally.counted >= self.max_trials {
+                return Ok(None);
+            }
+            return Box::pin(self.propose(&tally, unavailable)).await;
         }
         Ok(Some(number))
     }

@@ -24,9 +24,9 @@ use tokio::sync::mpsc;
 /// How much of each process's output the lineage keeps.
 const TAIL_BYTES: usize = 64 * 1024;
 /// How much of a failure's log its label carries.
-const EXCERPT_BYTES: usize = 3000;
+pub(crate) const EXCERPT_BYTES: usize = 3000;
 /// A preflight gets at most this long.
-const PREFLIGHT_SECONDS: f64 = 60.0;
+pub(crate) const PREFLIGHT_SECONDS: f64 = 60.0;
 
 /// Runs trial `number` to its label. Infrastructure faults (git, files) are labelled
 /// `harness_abort` and retried; only a failing store ends the session. The trial runs in its

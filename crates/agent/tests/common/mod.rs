@@ -1,8 +1,8 @@
-//! A workbench over a real git repository in a temporary folder, and streams that script what a
-//! model says, in both wire formats.
+//! A workbench over a real git repository in a temporary folder.
 
 #![allow(dead_code)]
 
+pub(crate) use postdoc_brain::testing::{anthropic_turn, openai_turn};
 use postdoc_core::{BenchError, Transcript, TrialNo, Workbench};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,71 +119,4 @@ impl Workbench for DirBench {
     fn keep_transcript(&self, transcript: Transcript) {
         self.transcripts.lock().unwrap().push(transcript);
     }
-}
-
-/// A Chat Completions stream in which the model says `text` and makes `calls` (name and
-/// arguments), the arguments streamed in pieces of 7 characters.
-pub(crate) fn openai_turn(text: &str, calls: &[(&str, &str)], usage: (u64, u64)) -> String {
-    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-        format!(
-            "data: {}\n\n",
-            serde_json::json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-        )
-    };
-    let mut s = chunk(serde_json::json!({"role": "assistant", "content": text}), None);
-    for (i, (name, args)) in calls.iter().enumerate() {
-        s += &chunk(
-            serde_json::json!({"tool_calls": [{"index": i, "id": format!("call_{i}_{name}"), "type": "function", "function": {"name": name, "arguments": ""}}]}),
-            None,
-        );
-        let chars: Vec<char> = args.chars().collect();
-        for piece in chars.chunks(7) {
-            let piece: String = piece.iter().collect();
-            s += &chunk(serde_json::json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}), None);
-        }
-    }
-    s += &chunk(serde_json::json!({}), Some(if calls.is_empty() { "stop" } else { "tool_calls" }));
-    s += &format!(
-        "data: {}\n\n",
-        serde_json::json!({"choices": [], "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1}})
-    );
-    s + "data: [DONE]\n\n"
-}
-
-/// The same in Anthropic's Messages format.
-pub(crate) fn anthropic_turn(text: &str, calls: &[(&str, &str)], usage: (u64, u64)) -> String {
-    let event = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
-    let mut s = event(
-        "message_start",
-        serde_json::json!({"type": "message_start", "message": {"usage": {"input_tokens": usage.0, "output_tokens": 1}}}),
-    );
-    s += &event(
-        "content_block_start",
-        serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-    );
-    s += &event(
-        "content_block_delta",
-        serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
-    );
-    for (i, (name, args)) in calls.iter().enumerate() {
-        let index = i + 1;
-        s += &event(
-            "content_block_start",
-            serde_json::json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": {}}}),
-        );
-        let chars: Vec<char> = args.chars().collect();
-        for piece in chars.chunks(5) {
-            let piece: String = piece.iter().collect();
-            s += &event(
-                "content_block_delta",
-                serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": piece}}),
-            );
-        }
-    }
-    let stop = if calls.is_empty() { "end_turn" } else { "tool_use" };
-    s += &event(
-        "message_delta",
-        serde_json::json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": usage.1}}),
-    );
-    s + &event("message_stop", serde_json::json!({"type": "message_stop"}))
 }

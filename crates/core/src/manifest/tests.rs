@@ -104,7 +104,7 @@ fn errors_name_file_line_and_key() {
     check(
         "strategy = \"random\"",
         "strategy = \"bayes\"",
-        "postdoc.toml:28:12: specialist[0].strategy: unknown variant `bayes`, expected `tpe` or `random`",
+        "postdoc.toml:28:12: specialist[0].strategy: unknown variant `bayes`, expected one of `tpe`, `random`, `agent`",
     );
     check(
         "knobs_file = \"recipe.toml\"",
@@ -207,4 +207,66 @@ fn comparability_ignores_budgets() {
     let c = Manifest::parse(&GOOD.replace("python3 eval.py", "python3 eval2.py"), "p").unwrap();
     assert_eq!(a.comparability_key(), b.comparability_key());
     assert_ne!(a.comparability_key(), c.comparability_key());
+}
+
+#[test]
+fn agents_take_the_study_brain_with_their_own_fields_over_it() {
+    let agent = r#"
+[brain]
+provider = "openai"
+model = "gpt-4o-mini"
+price = { input_per_mtok = 0.15, output_per_mtok = 0.6 }
+max_turns = 20
+
+[[specialist]]
+name = "architect"
+strategy = "agent"
+role = "Improve the model's architecture."
+surface = ["model.py"]
+brain = { provider = "anthropic", model = "claude-sonnet-4-5", api_key_env = "TEAM_ANTHROPIC_KEY" }
+
+[[specialist]]
+name = "coder"
+strategy = "agent"
+surface = ["train.py"]
+"#;
+    let text = GOOD.to_string() + agent;
+    let m = Manifest::parse(&text, "postdoc.toml").unwrap();
+    let architect = m.specialist("architect").unwrap();
+    let brain = architect.brain.as_ref().unwrap();
+    assert_eq!(brain.provider, Some(Provider::Anthropic));
+    assert_eq!(brain.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(brain.api_key_env.as_deref(), Some("TEAM_ANTHROPIC_KEY"));
+    assert_eq!(brain.max_turns, Some(20), "unset fields come from [brain]");
+    assert_eq!(architect.role.as_deref(), Some("Improve the model's architecture."));
+    let coder = m.specialist("coder").unwrap().brain.clone().unwrap();
+    assert_eq!((coder.provider, coder.model.as_deref()), (Some(Provider::Openai), Some("gpt-4o-mini")));
+    assert_eq!(coder.price.unwrap().output_per_mtok, 0.6);
+    assert!(m.specialist("optimizer").unwrap().brain.is_none());
+
+    let err = |text: &str| Manifest::parse(text, "postdoc.toml").unwrap_err().to_string();
+    let bare =
+        GOOD.to_string() + "\n[[specialist]]\nname = \"coder\"\nstrategy = \"agent\"\nsurface = [\"train.py\"]\n";
+    assert_eq!(
+        err(&bare),
+        "postdoc.toml:34:12: specialist[1].strategy: an agent needs a model: add a [brain] section (provider, model) or a brain = { ... } to this specialist"
+    );
+    let leaked = text.replace("api_key_env = \"TEAM_ANTHROPIC_KEY\"", "api_key_env = \"sk-ant-123secret\"");
+    let message = err(&leaked);
+    assert!(message.contains("specialist[1].brain.api_key_env: must name an environment variable"), "{message}");
+    assert!(!message.contains("123secret"), "the error must not echo what may be a key: {message}");
+    assert_eq!(
+        err(&text.replace("model = \"gpt-4o-mini\"\n", "")),
+        "postdoc.toml:32:2: brain: name the openai model the specialist talks to"
+    );
+    assert!(
+        err(&text
+            .replace("role = \"Improve", "knobs_file = \"r.toml\"\nrole = \"Improve")
+            .replace("strategy = \"agent\"\nknobs_file", "strategy = \"tpe\"\nknobs_file"))
+        .contains("searches knobs")
+    );
+    assert!(
+        err(&text.replace("strategy = \"random\"", "strategy = \"random\"\nrole = \"x\""))
+            .contains("only agent specialists")
+    );
 }

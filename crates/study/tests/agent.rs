@@ -1,0 +1,132 @@
+//! An agent specialist in a real study: its model (recorded turns served on loopback) reads the
+//! recipe, sets knobs and edits code in its draft, runs the preflight and submits; the trial runs
+//! and is judged like any other, and the transcript is stored with it.
+
+mod common;
+
+use common::*;
+use postdoc_brain::testing::{Exchange, ReplayServer, openai_turn};
+use postdoc_core::{Edit, Label, TrialStatus};
+use postdoc_store::Store;
+use postdoc_study::{RunOptions, StopReason, TRANSCRIPT_EVENT};
+
+const KEY_VAR: &str = "POSTDOC_TEST_AGENT_KEY";
+const KEY: &str = "sk-study-test-DO-NOT-STORE-7";
+
+fn manifest(text: String, url: &str) -> String {
+    let head = text.split("[[specialist]]").next().unwrap().to_string();
+    let head =
+        head.replace("max_trials = 30", "max_trials = 2").replace("baseline_repeats = 3", "baseline_repeats = 2");
+    head + &format!(
+        r#"[brain]
+provider = "openai"
+model = "replayed-model"
+base_url = "{url}/v1"
+api_key_env = "{KEY_VAR}"
+price = {{ input_per_mtok = 1.0, output_per_mtok = 4.0 }}
+
+[[specialist]]
+name = "tuner"
+strategy = "agent"
+role = "Tune the optimizer and the data scaling."
+surface = ["train.py"]
+knobs_file = "recipe.toml"
+knobs = {{ lr = {{ log_float = [1e-4, 1.0] }}, standardize = {{ choice = [true, false] }} }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_proposes_through_its_tools_and_the_trial_runs_with_its_transcript() {
+    // SAFETY: no other test in this binary reads or writes the environment.
+    unsafe { std::env::set_var(KEY_VAR, KEY) };
+    let server = ReplayServer::start(vec![
+        // First proposal: look, change two knobs and a line of code, check, submit.
+        Exchange::sse(&openai_turn("Reading the knobs.", &[("read_file", r#"{"path": "recipe.toml"}"#)], (800, 20)), 17),
+        Exchange::sse(
+            &openai_turn(
+                "",
+                &[
+                    ("set_knob", r#"{"name": "standardize", "value": true}"#),
+                    ("set_knob", r#"{"name": "lr", "value": 0.05}"#),
+                    ("edit_file", r#"{"path": "train.py", "search": "import json\n", "replace": "import json  # standardized inputs\n"}"#),
+                ],
+                (1200, 90),
+            ),
+            23,
+        ),
+        Exchange::sse(&openai_turn("", &[("preflight", "{}")], (1500, 10)), 64),
+        Exchange::sse(
+            &openai_turn(
+                "",
+                &[("submit", r#"{"hypothesis": "standardized inputs train faster at a higher rate", "expected_delta": 0.05}"#)],
+                (1600, 30),
+            ),
+            64,
+        ),
+        // Second proposal: a protected edit, then calls that never parse.
+        Exchange::sse(&openai_turn("", &[("edit_file", r#"{"path": "eval.py", "search": "a", "replace": "b"}"#)], (900, 10)), 64),
+        Exchange::sse(&openai_turn("", &[("submit", "{not json")], (900, 10)), 64),
+        Exchange::sse(&openai_turn("", &[("set_knob", "[]")], (900, 10)), 64),
+        Exchange::sse(&openai_turn("", &[("preflight", "oops")], (900, 10)), 64),
+    ])
+    .await
+    .unwrap();
+    let dir = recipe_from_example("tiny-logreg", |m| manifest(m, &server.url));
+    let url = sqlite_url(dir.path());
+    let stop = run(dir.path(), &url, RunOptions::default()).await.unwrap();
+    let store = Store::open(&url).await.unwrap();
+    let study = store.study("tiny-logreg").await.unwrap();
+    let paused = store.events_of_kind(study.id, "specialist_unavailable").await.unwrap();
+    assert!(paused.is_empty(), "{:?}", paused.iter().map(|e| e.payload["reason"].clone()).collect::<Vec<_>>());
+    assert_eq!(stop, StopReason::MaxTrials(2));
+
+    let trials = store.trials(study.id).await.unwrap();
+    let first = trials.iter().find(|t| t.specialist == "tuner").expect("the agent proposed");
+    assert_eq!(first.status, TrialStatus::Finished);
+    assert_eq!(first.hypothesis, "standardized inputs train faster at a higher rate");
+    assert!(matches!(&first.edit, Edit::Patch { .. }), "{:?}", first.edit);
+    let patch = first.patch.as_deref().unwrap();
+    assert!(patch.contains("+standardize = true") && patch.contains("+import json  # standardized inputs"), "{patch}");
+    assert!(first.score.is_some() && !first.label.unwrap().is_failure(), "{first:?}");
+
+    let second = trials.iter().filter(|t| t.specialist == "tuner").nth(1).expect("a second proposal");
+    assert_eq!(second.label, Some(Label::InvalidProposal));
+    assert!(second.reason.as_deref().unwrap().contains("malformed"), "{:?}", second.reason);
+
+    // The first message was the lineage; the key went only into the Authorization header.
+    let received = server.received();
+    assert_eq!(received.len(), 8);
+    let first_request = received[0].json();
+    assert!(first_request["messages"][1]["content"].as_str().unwrap().contains("Baseline (trial"), "{first_request}");
+    assert_eq!(received[0].header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert!(received[2].json().to_string().contains("standardize = true (was false)"));
+    assert!(received[3].json().to_string().contains("smoke run"), "the preflight's report reaches the model");
+
+    for t in [first, second] {
+        let events = store.events(study.id, Some(t.number)).await.unwrap();
+        let transcript = events.iter().find(|e| e.kind == TRANSCRIPT_EVENT).expect("a transcript is stored");
+        let parsed: postdoc_core::Transcript = serde_json::from_value(transcript.payload.clone()).unwrap();
+        assert!(parsed.brain.contains("replayed-model"));
+        assert!(parsed.spend.dollars > 0.0);
+    }
+    store.close().await;
+    // The draft's worktree goes with the session, and the key is nowhere in the store.
+    assert!(!dir.path().join(".postdoc/worktrees/draft-tuner").exists());
+    let mut leaked = Vec::new();
+    for entry in walk(&dir.path().join(".postdoc")) {
+        if std::fs::read(&entry).is_ok_and(|bytes| bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes())) {
+            leaked.push(entry);
+        }
+    }
+    assert!(leaked.is_empty(), "the key was written to {leaked:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
