@@ -21,7 +21,7 @@ use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
 use postdoc_search::{RandomSearch, Tpe, TpeSettings, bandit};
 use postdoc_store::{Lease, Store, StudyRecord, Tally, now_ms};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, watch};
@@ -114,6 +114,38 @@ pub(crate) struct Ctx {
 /// Trials of a specialist its search learns from: enough for the densities, bounded so a long
 /// study's proposals cost the same as a short one's.
 const HISTORY: usize = 300;
+
+/// What asking for a proposal came to.
+enum Asked {
+    /// A trial is queued and may run now.
+    Trial(TrialNo),
+    /// An agent is drafting; its slot is taken until it submits.
+    Drafting,
+    /// No specialist has anything to propose now.
+    Nothing,
+}
+
+/// A specialist's answer, to be recorded.
+struct Drafted {
+    specialist: String,
+    /// The best when it was asked: the parent unless it chose another.
+    best: TrialNo,
+    outcome: Result<Proposal, ProposeError>,
+    transcript: Option<postdoc_core::Transcript>,
+}
+
+enum Recorded {
+    Trial(TrialNo),
+    Invalid,
+    Paused,
+}
+
+/// Agents drafting their proposals, each holding a slot, and their names.
+#[derive(Default)]
+struct Drafting {
+    tasks: JoinSet<Drafted>,
+    busy: BTreeSet<String>,
+}
 
 pub struct Session {
     ctx: Arc<Ctx>,
@@ -398,6 +430,7 @@ impl Session {
         // A dropped sender can never say stop; stop listening rather than wake on it forever.
         let mut stop_open = true;
         let mut unavailable: BTreeMap<String, String> = BTreeMap::new();
+        let mut drafting = Drafting::default();
         loop {
             if *stop.borrow() {
                 stop_reason = Some(StopReason::Interrupted);
@@ -418,10 +451,16 @@ impl Session {
             if stop_reason.is_none() {
                 stop_reason = self.budget_spent(&tally);
             }
+            if stop_reason.is_some() && !drafting.tasks.is_empty() {
+                // No trial will run after a stop: drafts in progress would be work for nothing.
+                drafting.tasks.abort_all();
+                while drafting.tasks.join_next().await.is_some() {}
+                drafting.busy.clear();
+            }
             // Fill free slots: queued trials first (retries, proposals of a killed session), then
             // the baseline, then new proposals once the baseline has been judged.
             let mut fresh = true;
-            while stop_reason.is_none() && running.len() < self.parallel {
+            while stop_reason.is_none() && running.len() + drafting.tasks.len() < self.parallel {
                 // Fresh for every slot: the proposal just made changes whose turn it is.
                 if !fresh {
                     tally = ctx.store.tally(ctx.study.id).await?;
@@ -449,17 +488,19 @@ impl Session {
                 } else if !baseline_ok {
                     break;
                 } else {
-                    // Queued and running trials are in the store already, so they count here.
-                    if tally.counted >= self.max_trials {
-                        if running.is_empty() {
+                    // Queued and running trials are in the store already, so they count here; drafts
+                    // will be trials.
+                    if tally.counted + drafting.tasks.len() as u64 >= self.max_trials {
+                        if running.is_empty() && drafting.tasks.is_empty() {
                             stop_reason = Some(StopReason::MaxTrials(self.max_trials));
                         }
                         break;
                     }
-                    match self.propose(&tally, &mut unavailable).await? {
-                        Some(n) => n,
-                        None => {
-                            if running.is_empty() {
+                    match self.propose(&tally, &mut unavailable, &mut drafting).await? {
+                        Asked::Trial(n) => n,
+                        Asked::Drafting => continue,
+                        Asked::Nothing => {
+                            if running.is_empty() && drafting.tasks.is_empty() {
                                 stop_reason = Some(StopReason::NothingToPropose);
                             }
                             break;
@@ -474,17 +515,27 @@ impl Session {
                     break; // the baseline runs alone
                 }
             }
-            if running.is_empty() {
+            if running.is_empty() && drafting.tasks.is_empty() {
                 return Ok(stop_reason.unwrap_or(StopReason::NothingToPropose));
             }
             tokio::select! {
-                done = running.join_next() => {
+                done = running.join_next(), if !running.is_empty() => {
                     let Some(done) = done else { continue };
                     let (number, result) = done.map_err(|e| StudyError::Io {
                         what: "a trial task failed", path: ctx.layout.study_dir(), source: std::io::Error::other(e.to_string()),
                     })?;
                     in_flight.remove(&number);
                     ctx.reporter.report(Progress::TrialFinished(result?));
+                }
+                drafted = drafting.tasks.join_next(), if !drafting.tasks.is_empty() => {
+                    let Some(drafted) = drafted else { continue };
+                    let drafted = drafted.map_err(|e| StudyError::Io {
+                        what: "an agent's drafting task failed", path: ctx.layout.study_dir(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                    drafting.busy.remove(&drafted.specialist);
+                    // A queued trial is picked up by the next pass.
+                    self.record(drafted, &mut unavailable).await?;
                 }
                 _ = heartbeat.tick() => {
                     if !ctx.store.heartbeat(ctx.study.id, &self.lease.owner).await? {
@@ -497,6 +548,7 @@ impl Session {
                         stop_open = false;
                     } else if *stop.borrow() {
                         // Stop now: kill what runs, label it, queue its retry for the next session.
+                        drafting.tasks.abort_all();
                         running.abort_all();
                         while running.join_next().await.is_some() {}
                         for (number, slot) in std::mem::take(&mut in_flight) {
@@ -586,12 +638,18 @@ impl Session {
         &self,
         tally: &Tally,
         unavailable: &mut BTreeMap<String, String>,
-    ) -> Result<Option<TrialNo>, StudyError> {
+        drafting: &mut Drafting,
+    ) -> Result<Asked, StudyError> {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
         let proposals_of = |name: &str| tally.proposals.get(name).copied().unwrap_or(0);
-        let available: Vec<(usize, &Arc<dyn Specialist>)> =
-            ctx.specialists.iter().enumerate().filter(|(_, s)| !unavailable.contains_key(s.name())).collect();
+        // A specialist drafting already is busy: one proposal at a time each.
+        let available: Vec<(usize, &Arc<dyn Specialist>)> = ctx
+            .specialists
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !unavailable.contains_key(s.name()) && !drafting.busy.contains(s.name()))
+            .collect();
         let outcomes = ctx.store.recent_outcomes(ctx.study.id, bandit::WINDOW * ctx.specialists.len()).await?;
         let recent: Vec<Vec<Label>> = available
             .iter()
@@ -606,7 +664,7 @@ impl Session {
         let Some((index, specialist)) =
             bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total)).map(|i| available[i])
         else {
-            return Ok(None);
+            return Ok(Asked::Nothing);
         };
         let name = specialist.name().to_string();
         let view = lineage_view(&ctx.store, &ctx.study, &manifest.study.objective, Some(&name)).await?;
@@ -622,27 +680,55 @@ impl Session {
         };
         let history = self.history(&name, best, &best_knobs).await?;
         let seed = mix(manifest.study.seed, index as u64, proposals_of(&name));
-        // A specialist that edits code drafts in a worktree of its own, at the current best.
-        let draft = match spec.strategy {
-            Strategy::Agent => {
-                let tree = ctx.layout.worktree(&format!("draft-{name}"));
-                match Draft::open(Arc::clone(ctx), tree, best.number).await {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        return Err(StudyError::Io {
-                            what: "cannot prepare the draft worktree",
-                            path: ctx.layout.worktrees(),
-                            source: std::io::Error::other(e.to_string()),
-                        });
-                    }
-                }
-            }
-            _ => None,
-        };
-        let bench = draft.as_ref().map(|d| d as &dyn postdoc_core::Workbench);
-        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history, bench };
+        if spec.strategy == Strategy::Agent {
+            // An agent drafts in a worktree of its own, at the current best, while the loop goes
+            // on: its session may take minutes.
+            let tree = ctx.layout.worktree(&format!("draft-{name}"));
+            let draft = Draft::open(Arc::clone(ctx), tree, best.number).await.map_err(|e| StudyError::Io {
+                what: "cannot prepare the draft worktree",
+                path: ctx.layout.worktrees(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let (specialist, best_number) = (Arc::clone(specialist), best.number);
+            drafting.busy.insert(name.clone());
+            drafting.tasks.spawn(async move {
+                let request = ProposalRequest {
+                    seed,
+                    view: &view,
+                    best_knobs: &best_knobs,
+                    history: &history,
+                    bench: Some(&draft as &dyn postdoc_core::Workbench),
+                };
+                let outcome = specialist.propose(request).await;
+                Drafted { specialist: name, best: best_number, outcome, transcript: draft.take_transcript() }
+            });
+            return Ok(Asked::Drafting);
+        }
+        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history, bench: None };
         let outcome = specialist.propose(request).await;
-        let transcript = draft.as_ref().and_then(Draft::take_transcript);
+        let drafted = Drafted { specialist: name, best: best.number, outcome, transcript: None };
+        match self.record(drafted, unavailable).await? {
+            Recorded::Trial(number) => Ok(Asked::Trial(number)),
+            // The slot is still free: ask again, unless the invalid proposal spent the budget.
+            Recorded::Invalid | Recorded::Paused => {
+                let tally = ctx.store.tally(ctx.study.id).await?;
+                if tally.counted >= self.max_trials {
+                    return Ok(Asked::Nothing);
+                }
+                Box::pin(self.propose(&tally, unavailable, drafting)).await
+            }
+        }
+    }
+
+    /// Records what a specialist came back with: a queued trial, an `invalid_proposal` trial, or
+    /// (its provider being down) a pause for the rest of the session.
+    async fn record(
+        &self,
+        drafted: Drafted,
+        unavailable: &mut BTreeMap<String, String>,
+    ) -> Result<Recorded, StudyError> {
+        let ctx = &self.ctx;
+        let Drafted { specialist: name, best, outcome, transcript } = drafted;
         let (proposal, invalid) = match outcome {
             Ok(p) => (p, None),
             Err(ProposeError::Invalid(why)) => (
@@ -667,10 +753,10 @@ impl Session {
                     .await?;
                 // Paused for the rest of the session: a provider that is down does not burn trials.
                 unavailable.insert(name, why);
-                return Box::pin(self.propose(tally, unavailable)).await;
+                return Ok(Recorded::Paused);
             }
         };
-        let parent = proposal.parent.unwrap_or(best.number);
+        let parent = proposal.parent.unwrap_or(best);
         let proposal = Proposal { specialist: name, ..proposal };
         let number = ctx.store.propose(ctx.study.id, &proposal, Some(parent), None).await?;
         if let Some(t) = &transcript {
@@ -681,14 +767,9 @@ impl Session {
             ctx.store.finish(ctx.study.id, number, &verdict).await?;
             let record = ctx.store.trial(&ctx.study, number).await?;
             ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
-            // The slot is still free: ask again, unless the invalid proposal spent the budget.
-            let tally = ctx.store.tally(ctx.study.id).await?;
-            if tally.counted >= self.max_trials {
-                return Ok(None);
-            }
-            return Box::pin(self.propose(&tally, unavailable)).await;
+            return Ok(Recorded::Invalid);
         }
-        Ok(Some(number))
+        Ok(Recorded::Trial(number))
     }
 }
 

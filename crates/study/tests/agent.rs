@@ -130,3 +130,64 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_trials_run_while_an_agent_drafts() {
+    // The agent thinks for a while before its first call; the random specialist's trials go on.
+    let mut slow = Exchange::sse(
+        &openai_turn(
+            "",
+            &[
+                (
+                    "edit_file",
+                    r#"{"path": "train.py", "search": "import json\n", "replace": "import json  # slow thought\n"}"#,
+                ),
+                ("submit", r#"{"hypothesis": "a comment changes nothing"}"#),
+            ],
+            (500, 50),
+        ),
+        4096,
+    );
+    slow.body.insert(0, postdoc_brain::testing::Piece::Pause(std::time::Duration::from_secs(6)));
+    let malformed = openai_turn("", &[("submit", "{")], (10, 5));
+    let mut exchanges = vec![slow];
+    exchanges.extend((0..3).map(|_| Exchange::sse(&malformed, 64)));
+    let server = ReplayServer::start(exchanges).await.unwrap();
+    let dir = recipe_from_example("tiny-logreg", |m| {
+        let head = m.split("[[specialist]]").next().unwrap().to_string();
+        head.replace("max_trials = 30", "max_trials = 5").replace("baseline_repeats = 3", "baseline_repeats = 2")
+            + &format!(
+                r#"[brain]
+provider = "openai"
+model = "replayed-model"
+base_url = "{}/v1"
+
+[[specialist]]
+name = "tuner"
+strategy = "agent"
+surface = ["train.py"]
+
+[[specialist]]
+name = "optimizer"
+strategy = "random"
+knobs_file = "recipe.toml"
+knobs = {{ lr = {{ log_float = [1e-3, 0.1] }}, epochs = {{ int = [1, 4] }} }}
+"#,
+                server.url
+            )
+    });
+    let url = sqlite_url(dir.path());
+    run(dir.path(), &url, RunOptions::default()).await.unwrap();
+    let store = Store::open(&url).await.unwrap();
+    let study = store.study("tiny-logreg").await.unwrap();
+    let trials = store.trials(study.id).await.unwrap();
+    let agent = trials.iter().find(|t| t.specialist == "tuner" && t.label != Some(Label::InvalidProposal)).unwrap();
+    assert!(agent.patch.as_deref().unwrap().contains("slow thought"));
+    let during: Vec<u64> = trials
+        .iter()
+        .filter(|t| t.specialist == "optimizer" && t.finished_ms.is_some_and(|f| f < agent.created_ms))
+        .map(|t| t.number)
+        .collect();
+    assert!(!during.is_empty(), "no optimizer trial finished while the agent drafted: {trials:#?}");
+    assert_eq!(trials.iter().filter(|t| t.specialist != "baseline").count(), 5);
+}
