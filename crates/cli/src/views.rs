@@ -68,6 +68,29 @@ fn summary_table(s: &Summary) -> Table {
     };
     t.add_row(vec![Cell::new("compute"), Cell::new(budget(s.compute_seconds, s.compute_budget))]);
     t.add_row(vec![Cell::new("wall clock"), Cell::new(budget(s.active_seconds, s.wall_clock_budget))]);
+    if !s.model_spend.is_empty() || s.dollar_budget.is_some() {
+        let mut total = postdoc_core::Spend::default();
+        for spend in s.model_spend.values() {
+            total += *spend;
+        }
+        let mut text = format!("${:.4}", total.dollars);
+        if let Some(cap) = s.dollar_budget {
+            text.push_str(&format!(" of ${cap}"));
+        }
+        text.push_str(&format!(
+            " ({} tokens in, {} out{})",
+            total.input_tokens,
+            total.output_tokens,
+            if total.estimated { ", partly estimated" } else { "" }
+        ));
+        for (name, spend) in &s.model_spend {
+            text.push_str(&format!(
+                "\n{name}: ${:.4}, {} in, {} out",
+                spend.dollars, spend.input_tokens, spend.output_tokens
+            ));
+        }
+        t.add_row(vec![Cell::new("model spend"), Cell::new(text)]);
+    }
     for r in &s.running {
         t.add_row(vec![
             Cell::new("running"),

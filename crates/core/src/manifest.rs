@@ -64,6 +64,8 @@ pub struct StudyBudget {
     pub max_trials: u64,
     pub wall_clock: Option<Seconds>,
     pub compute_seconds: Option<Seconds>,
+    /// Dollars the agents' model providers may cost the study; once spent, agents propose no more.
+    pub max_dollars: Option<f64>,
 }
 
 /// A model provider and what a specialist may spend with it: `[brain]`, which a specialist's
@@ -406,6 +408,7 @@ struct RawStudyBudget {
     max_trials: Option<u64>,
     wall_clock: Option<Seconds>,
     compute_seconds: Option<Seconds>,
+    max_dollars: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -752,7 +755,16 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         max_trials: raw.study.budget.max_trials.unwrap_or(DEFAULT_MAX_TRIALS),
         wall_clock: raw.study.budget.wall_clock,
         compute_seconds: raw.study.budget.compute_seconds,
+        max_dollars: raw.study.budget.max_dollars,
     };
+    if let Some(d) = budget.max_dollars
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(problem(
+            vec![key("study"), key("budget"), key("max_dollars")],
+            "a positive number of dollars".into(),
+        ));
+    }
     if let Some(top) = &raw.brain
         && let Some((k, why)) = top.problem().filter(|(k, _)| own_sets(top, k))
     {

@@ -155,6 +155,8 @@ pub struct Session {
     earlier_active_s: f64,
     began: std::time::Instant,
     files_at: Mutex<BTreeMap<(String, String), String>>,
+    /// Dollars the agents' providers have cost the study, all sessions included.
+    dollars: std::sync::Mutex<f64>,
     max_trials: u64,
     parallel: usize,
 }
@@ -260,6 +262,7 @@ impl Session {
         }
         // Read before this session's own marker: an earlier session left open was killed.
         let earlier_active_s = active_seconds_in(&store, study.id).await?;
+        let dollars: f64 = crate::summary::model_spend(&store, study.id).await?.values().map(|s| s.dollars).sum();
         store
             .record_event(
                 study.id,
@@ -293,6 +296,7 @@ impl Session {
             earlier_active_s,
             began: std::time::Instant::now(),
             files_at: Mutex::new(BTreeMap::new()),
+            dollars: std::sync::Mutex::new(dollars),
             max_trials,
             parallel,
         };
@@ -451,6 +455,7 @@ impl Session {
             if stop_reason.is_none() {
                 stop_reason = self.budget_spent(&tally);
             }
+            self.mind_the_dollars(&mut unavailable).await?;
             if stop_reason.is_some() && !drafting.tasks.is_empty() {
                 // No trial will run after a stop: drafts in progress would be work for nothing.
                 drafting.tasks.abort_all();
@@ -598,6 +603,31 @@ impl Session {
         baseline(trials).filter(|b| b.commit.as_deref().is_none_or(|c| c == self.ctx.study.base_commit))
     }
 
+    /// Once the agents have spent the study's dollars, they propose no more (built-in
+    /// specialists cost nothing and go on); said once, in the progress and the lineage.
+    async fn mind_the_dollars(&self, unavailable: &mut BTreeMap<String, String>) -> Result<(), StudyError> {
+        let manifest = &self.ctx.recipe.manifest;
+        let Some(cap) = manifest.study.budget.max_dollars else { return Ok(()) };
+        let spent = *self.dollars.lock().unwrap_or_else(|e| e.into_inner());
+        if spent < cap {
+            return Ok(());
+        }
+        let why = format!("the study's model budget is spent (${spent:.4} of ${cap})");
+        let mut paused = Vec::new();
+        for spec in manifest.specialists.iter().filter(|s| s.strategy == Strategy::Agent) {
+            if !unavailable.contains_key(&spec.name) {
+                unavailable.insert(spec.name.clone(), why.clone());
+                paused.push(spec.name.clone());
+            }
+        }
+        if !paused.is_empty() {
+            self.ctx.reporter.report(Progress::Note(format!("{why}: {} propose no more", paused.join(", "))));
+            let payload = serde_json::json!({"spent": spent, "max_dollars": cap, "paused": paused});
+            self.ctx.store.record_event(self.ctx.study.id, None, "model_budget_spent", &payload).await?;
+        }
+        Ok(())
+    }
+
     fn budget_spent(&self, tally: &Tally) -> Option<StopReason> {
         let budget = &self.ctx.recipe.manifest.study.budget;
         if let Some(limit) = budget.compute_seconds
@@ -729,6 +759,9 @@ impl Session {
     ) -> Result<Recorded, StudyError> {
         let ctx = &self.ctx;
         let Drafted { specialist: name, best, outcome, transcript } = drafted;
+        if let Some(t) = &transcript {
+            *self.dollars.lock().unwrap_or_else(|e| e.into_inner()) += t.spend.dollars;
+        }
         let (proposal, invalid) = match outcome {
             Ok(p) => (p, None),
             Err(ProposeError::Invalid(why)) => (
@@ -760,7 +793,9 @@ impl Session {
         let proposal = Proposal { specialist: name, ..proposal };
         let number = ctx.store.propose(ctx.study.id, &proposal, Some(parent), None).await?;
         if let Some(t) = &transcript {
-            ctx.store.record_event(ctx.study.id, Some(number), TRANSCRIPT_EVENT, &serde_json::json!(t)).await?;
+            let mut payload = serde_json::json!(t);
+            payload["specialist"] = serde_json::json!(proposal.specialist);
+            ctx.store.record_event(ctx.study.id, Some(number), TRANSCRIPT_EVENT, &payload).await?;
         }
         if let Some(why) = invalid {
             let verdict = classify(&[Finding::InvalidProposal { reason: why }], None);

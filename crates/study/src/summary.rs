@@ -2,7 +2,7 @@
 
 use crate::StudyError;
 use postdoc_core::lineage::{baseline, current_best, study_noise};
-use postdoc_core::{Label, Manifest, Noise, TrialRecord};
+use postdoc_core::{Label, Manifest, Noise, Spend, Transcript, TrialRecord};
 use postdoc_store::{EventRecord, Store, StudyRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -50,6 +50,29 @@ pub struct Summary {
     pub compute_budget: Option<f64>,
     pub active_seconds: f64,
     pub wall_clock_budget: Option<f64>,
+    /// What each agent's model provider has cost, beside the compute seconds.
+    pub model_spend: BTreeMap<String, Spend>,
+    pub dollar_budget: Option<f64>,
+}
+
+/// Tokens and dollars each agent has spent, from the transcripts of its proposals (those that
+/// became trials and those cut short by a provider that went down). Read from the transcript
+/// events only: few, since each is a model session.
+pub(crate) async fn model_spend(store: &Store, study: i64) -> Result<BTreeMap<String, Spend>, StudyError> {
+    let mut spend: BTreeMap<String, Spend> = BTreeMap::new();
+    for (kind, field) in [(crate::TRANSCRIPT_EVENT, None), ("specialist_unavailable", Some("transcript"))] {
+        for e in store.events_of_kind(study, kind).await? {
+            let Some(name) = e.payload.get("specialist").and_then(|s| s.as_str()) else { continue };
+            let payload = match field {
+                Some(f) => e.payload.get(f).cloned().unwrap_or_default(),
+                None => e.payload.clone(),
+            };
+            if let Ok(t) = serde_json::from_value::<Transcript>(payload) {
+                *spend.entry(name.to_string()).or_default() += t.spend;
+            }
+        }
+    }
+    Ok(spend)
 }
 
 /// Seconds the study has been driven, read from the store without reading every event: the
@@ -101,6 +124,8 @@ impl Summary {
             compute_budget: manifest.study.budget.compute_seconds.map(|s| s.0),
             active_seconds: active_seconds_in(store, study.id).await?,
             wall_clock_budget: manifest.study.budget.wall_clock.map(|s| s.0),
+            model_spend: model_spend(store, study.id).await?,
+            dollar_budget: manifest.study.budget.max_dollars,
         })
     }
 }

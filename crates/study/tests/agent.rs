@@ -132,7 +132,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn built_in_trials_run_while_an_agent_drafts() {
+async fn built_in_trials_run_while_an_agent_drafts_and_go_on_when_the_dollars_are_spent() {
     // The agent thinks for a while before its first call; the random specialist's trials go on.
     let mut slow = Exchange::sse(
         &openai_turn(
@@ -155,12 +155,14 @@ async fn built_in_trials_run_while_an_agent_drafts() {
     let server = ReplayServer::start(exchanges).await.unwrap();
     let dir = recipe_from_example("tiny-logreg", |m| {
         let head = m.split("[[specialist]]").next().unwrap().to_string();
-        head.replace("max_trials = 30", "max_trials = 5").replace("baseline_repeats = 3", "baseline_repeats = 2")
+        head.replace("max_trials = 30", "max_trials = 5, max_dollars = 0.005")
+            .replace("baseline_repeats = 3", "baseline_repeats = 2")
             + &format!(
                 r#"[brain]
 provider = "openai"
 model = "replayed-model"
 base_url = "{}/v1"
+price = {{ input_per_mtok = 10.0, output_per_mtok = 10.0 }}
 
 [[specialist]]
 name = "tuner"
@@ -190,4 +192,18 @@ knobs = {{ lr = {{ log_float = [1e-3, 0.1] }}, epochs = {{ int = [1, 4] }} }}
         .collect();
     assert!(!during.is_empty(), "no optimizer trial finished while the agent drafted: {trials:#?}");
     assert_eq!(trials.iter().filter(|t| t.specialist != "baseline").count(), 5);
+
+    // The first proposal cost $0.0055, over the study's $0.005: the agent proposed no more and
+    // the random specialist took the rest of the budget.
+    assert_eq!(server.remaining(), 3, "the agent was asked again after the money ran out");
+    assert_eq!(trials.iter().filter(|t| t.specialist == "tuner").count(), 1);
+    let spent = store.events_of_kind(study.id, "model_budget_spent").await.unwrap();
+    assert_eq!(spent.len(), 1);
+    assert_eq!(spent[0].payload["paused"], serde_json::json!(["tuner"]));
+    let recipe = postdoc_study::Recipe::open(dir.path(), None).await.unwrap();
+    let summary = postdoc_study::Summary::read(&store, &study, &recipe.manifest).await.unwrap();
+    let tuner = summary.model_spend["tuner"];
+    assert_eq!((tuner.input_tokens, tuner.output_tokens), (500, 50));
+    assert!((tuner.dollars - 0.0055).abs() < 1e-12, "{tuner:?}");
+    assert_eq!(summary.dollar_budget, Some(0.005));
 }

@@ -230,8 +230,9 @@ name = "coder"
 strategy = "agent"
 surface = ["train.py"]
 "#;
-    let text = GOOD.to_string() + agent;
+    let text = GOOD.replace("budget = { max_trials = 20,", "budget = { max_dollars = 2.5, max_trials = 20,") + agent;
     let m = Manifest::parse(&text, "postdoc.toml").unwrap();
+    assert_eq!(m.study.budget.max_dollars, Some(2.5));
     let architect = m.specialist("architect").unwrap();
     let brain = architect.brain.as_ref().unwrap();
     assert_eq!(brain.provider, Some(Provider::Anthropic));
@@ -268,5 +269,8 @@ surface = ["train.py"]
     assert!(
         err(&text.replace("strategy = \"random\"", "strategy = \"random\"\nrole = \"x\""))
             .contains("only agent specialists")
+    );
+    assert!(
+        err(&text.replace("max_dollars = 2.5", "max_dollars = -1")).contains("study.budget.max_dollars: a positive")
     );
 }
