@@ -8,8 +8,9 @@ mod views;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use postdoc_core::manifest::{BrainSpec, Provider};
 use postdoc_store::Store;
-use postdoc_study::{Layout, MANIFEST_FILE, Recipe, RunOptions, Session, StopReason};
+use postdoc_study::{Approval, Layout, MANIFEST_FILE, Recipe, RunOptions, Session, StopReason};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -64,7 +65,25 @@ enum Command {
         /// Trials at once (overrides [study].parallel).
         #[arg(long)]
         parallel: Option<usize>,
+        /// Which proposals wait for `postdoc approve` before they run: none, expensive (those
+        /// that change code) or each.
+        #[arg(long, value_enum, default_value_t = ApproveArg::None)]
+        approve: ApproveArg,
+        /// The model every agent uses, in place of the manifest's: PROVIDER:MODEL, optionally
+        /// @BASE_URL (e.g. openai:gpt-4o-mini, openai:qwen2.5@http://127.0.0.1:8000/v1).
+        #[arg(long, value_parser = parse_brain)]
+        brain: Option<BrainSpec>,
     },
+    /// Let a proposal that waits for approval run.
+    Approve { trial: u64 },
+    /// Turn down a proposal that waits for approval; the note joins every specialist's lineage.
+    Reject {
+        trial: u64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// A note from you that every specialist's lineage view shows from now on.
+    Note { text: String },
     /// The study at a glance: baseline, best, labels, running trials, budgets.
     Status,
     /// One trial: its proposal, diff, runs, label and events.
@@ -133,7 +152,45 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init { name } => init(&cli.recipe, name.as_deref()).await.map(|_| 0),
         Command::Example { name, dir } => examples::write(name, dir, false).map(|_| 0),
-        Command::Run { max_trials, parallel } => run(&cli, *max_trials, *parallel).await,
+        Command::Run { max_trials, parallel, approve, brain } => {
+            let approve = match approve {
+                ApproveArg::None => Approval::None,
+                ApproveArg::Expensive => Approval::Expensive,
+                ApproveArg::Each => Approval::Each,
+            };
+            let options = RunOptions {
+                max_trials: *max_trials,
+                parallel: *parallel,
+                approve,
+                brain: brain.clone(),
+                ..Default::default()
+            };
+            run(&cli, options).await
+        }
+        Command::Approve { trial } => {
+            let (_, store, study) = open_study(&cli).await?;
+            store.approve(study.id, *trial).await?;
+            println!("trial {trial} will run at the next free slot of the study's `postdoc run`");
+            Ok(0)
+        }
+        Command::Reject { trial, note } => {
+            let (_, store, study) = open_study(&cli).await?;
+            store.reject(study.id, *trial, note).await?;
+            println!(
+                "trial {trial} is turned down{}",
+                if note.trim().is_empty() { "" } else { "; every specialist will see your note" }
+            );
+            Ok(0)
+        }
+        Command::Note { text } => {
+            if text.trim().is_empty() {
+                bail!("the note is empty");
+            }
+            let (_, store, study) = open_study(&cli).await?;
+            store.add_note(study.id, text).await?;
+            println!("noted; every specialist's lineage view shows it from now on");
+            Ok(0)
+        }
         Command::Demo { dir, max_trials } => {
             if *max_trials == Some(0) {
                 bail!("--max-trials must be at least 1");
@@ -141,7 +198,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             let dir = dir.clone().unwrap_or_else(demo::default_dir);
             demo::prepare(&dir)?;
             let recipe = Recipe::open(&dir, None).await?;
-            let (store, study, reason) = study(&cli, recipe, *max_trials, None).await?;
+            let options = RunOptions { max_trials: *max_trials, ..Default::default() };
+            let (store, study, reason) = study(&cli, recipe, options).await?;
             demo::report(&dir, &store, &study, &reason).await?;
             Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
         }
@@ -219,11 +277,11 @@ async fn init(dir: &Path, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-async fn run(cli: &Cli, max_trials: Option<u64>, parallel: Option<usize>) -> Result<i32> {
-    if parallel == Some(0) {
+async fn run(cli: &Cli, options: RunOptions) -> Result<i32> {
+    if options.parallel == Some(0) {
         bail!("--parallel must be at least 1");
     }
-    if max_trials == Some(0) {
+    if options.max_trials == Some(0) {
         bail!("--max-trials must be at least 1");
     }
     let recipe = open_recipe(cli).await?;
@@ -232,7 +290,7 @@ async fn run(cli: &Cli, max_trials: Option<u64>, parallel: Option<usize>) -> Res
     {
         bail!("--study {name} does not match [study].name = \"{}\" in the manifest", recipe.manifest.study.name);
     }
-    let (store, study, reason) = study(cli, recipe, max_trials, parallel).await?;
+    let (store, study, reason) = study(cli, recipe, options).await?;
     views::final_summary(&store, &study, &reason).await?;
     Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
 }
@@ -242,14 +300,12 @@ async fn run(cli: &Cli, max_trials: Option<u64>, parallel: Option<usize>) -> Res
 async fn study(
     cli: &Cli,
     recipe: Recipe,
-    max_trials: Option<u64>,
-    parallel: Option<usize>,
+    options: RunOptions,
 ) -> Result<(Store, postdoc_store::StudyRecord, StopReason)> {
     let url = store_url(cli, recipe.root());
     let store = Store::open(&url).await?;
-    let max = max_trials.unwrap_or(recipe.manifest.study.budget.max_trials);
+    let max = options.max_trials.unwrap_or(recipe.manifest.study.budget.max_trials);
     let ui = Arc::new(progress::RunProgress::new(max, cli.json));
-    let options = RunOptions { max_trials, parallel, ..Default::default() };
     let session = Session::start(recipe, store.clone(), options, ui.clone()).await?;
     let study = session.study().clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -262,4 +318,35 @@ async fn study(
     let reason = session.run(stop_rx).await;
     ui.finish();
     Ok((store, study, reason?))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ApproveArg {
+    None,
+    Expensive,
+    Each,
+}
+
+/// `PROVIDER:MODEL[@BASE_URL]` for `--brain`.
+fn parse_brain(text: &str) -> Result<BrainSpec, String> {
+    let (provider, rest) = text
+        .split_once(':')
+        .ok_or("expected PROVIDER:MODEL, e.g. openai:gpt-4o-mini or anthropic:claude-sonnet-4-5")?;
+    let provider = match provider {
+        "openai" => Provider::Openai,
+        "anthropic" => Provider::Anthropic,
+        other => return Err(format!("unknown provider `{other}`: openai (or a compatible server) or anthropic")),
+    };
+    let (model, base_url) = match rest.split_once('@') {
+        Some((m, url)) => (m, Some(url.to_string())),
+        None => (rest, None),
+    };
+    if model.trim().is_empty() {
+        return Err("the model name is empty".into());
+    }
+    let spec = BrainSpec { provider: Some(provider), model: Some(model.to_string()), base_url, ..BrainSpec::default() };
+    match spec.problem() {
+        Some((key, why)) => Err(format!("{key}: {why}")),
+        None => Ok(spec),
+    }
 }

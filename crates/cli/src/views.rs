@@ -97,6 +97,15 @@ fn summary_table(s: &Summary) -> Table {
             Cell::new(format!("trial {} by {}: {}", r.number, r.specialist, r.hypothesis)),
         ]);
     }
+    for w in &s.waiting {
+        t.add_row(vec![
+            Cell::new("waiting"),
+            Cell::new(format!(
+                "trial {} by {}: {}\n(postdoc approve {}, or postdoc reject {} --note \"...\")",
+                w.number, w.specialist, w.hypothesis, w.number, w.number
+            )),
+        ]);
+    }
     if s.queued > 0 {
         t.add_row(vec![Cell::new("queued"), Cell::new(format!("{} trial(s) wait for a slot", s.queued))]);
     }

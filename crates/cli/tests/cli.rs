@@ -36,6 +36,24 @@ fn a_study_on_the_example_through_every_command() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("has no transcript: only agent specialists keep one"));
+    postdoc(dir.path())
+        .args(["approve", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("trial 1 is not waiting"));
+    postdoc(dir.path()).args(["reject", "1", "--note", "no"]).assert().failure();
+    postdoc(dir.path()).args(["note", "  "]).assert().failure().stderr(predicate::str::contains("the note is empty"));
+    postdoc(dir.path()).args(["note", "Keep epochs under 8."]).assert().success();
+    postdoc(dir.path())
+        .args(["lineage"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("## Notes from the researcher (follow them)\n- Keep epochs under 8."));
+    postdoc(dir.path())
+        .args(["run", "--brain", "gpt-4o"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("expected PROVIDER:MODEL"));
 
     postdoc(dir.path())
         .args(["lineage", "--specialist", "optimizer"])

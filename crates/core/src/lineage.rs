@@ -5,7 +5,7 @@ use crate::label::Label;
 use crate::manifest::{Direction, Objective};
 use crate::noise::{Noise, Reference};
 use crate::trial::{Edit, TrialRecord, TrialStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -38,6 +38,16 @@ pub struct LineageView {
     pub recent: Vec<TrialRecord>,
     pub label_counts: BTreeMap<Label, usize>,
     pub saturation: Option<String>,
+    /// What the researcher wrote (`postdoc note`, a rejection's note), oldest first.
+    pub notes: Vec<ResearcherNote>,
+}
+
+/// A note from the researcher, shown to every specialist from then on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResearcherNote {
+    /// The trial it is about, if any (a rejected proposal).
+    pub trial: Option<u64>,
+    pub text: String,
 }
 
 /// The current best: the most recent keep (each keep had to beat the best before it).
@@ -140,6 +150,7 @@ impl LineageView {
             recent,
             label_counts,
             saturation,
+            notes: Vec::new(),
         }
     }
 
@@ -200,6 +211,20 @@ impl LineageView {
         if total > 0 {
             let counts: Vec<String> = self.label_counts.iter().map(|(l, n)| format!("{l} {n}")).collect();
             let _ = writeln!(out, "Finished trials: {total} ({}).", counts.join(", "));
+        }
+
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "\n## Notes from the researcher (follow them)");
+            for n in &self.notes {
+                match n.trial {
+                    Some(t) => {
+                        let _ = writeln!(out, "- on trial {t}: {}", n.text.trim());
+                    }
+                    None => {
+                        let _ = writeln!(out, "- {}", n.text.trim());
+                    }
+                }
+            }
         }
 
         if !self.leaderboard.is_empty() {

@@ -40,6 +40,8 @@ pub enum Edit {
 #[serde(rename_all = "snake_case")]
 pub enum TrialStatus {
     Proposed,
+    /// Proposed, and waiting for the researcher to approve or reject it.
+    Waiting,
     Running,
     Finished,
 }
@@ -48,13 +50,16 @@ impl TrialStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             TrialStatus::Proposed => "proposed",
+            TrialStatus::Waiting => "waiting",
             TrialStatus::Running => "running",
             TrialStatus::Finished => "finished",
         }
     }
 
     pub fn parse(s: &str) -> Option<TrialStatus> {
-        [TrialStatus::Proposed, TrialStatus::Running, TrialStatus::Finished].into_iter().find(|t| t.as_str() == s)
+        [TrialStatus::Proposed, TrialStatus::Waiting, TrialStatus::Running, TrialStatus::Finished]
+            .into_iter()
+            .find(|t| t.as_str() == s)
     }
 }
 

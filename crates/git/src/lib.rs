@@ -281,7 +281,7 @@ impl Repo {
 /// The paths a `git diff --no-renames` output touches, read from its `diff --git a/P b/P`
 /// headers (both sides name the same path when renames are off, which makes an unquoted header
 /// unambiguous even with spaces). `None` when a header cannot be read; the caller asks git.
-fn paths_of_diff(diff: &str) -> Option<Vec<String>> {
+pub fn paths_of_diff(diff: &str) -> Option<Vec<String>> {
     let mut paths = Vec::new();
     for line in diff.lines() {
         let Some(rest) = line.strip_prefix("diff --git ") else { continue };

@@ -49,9 +49,14 @@ pub enum StoreError {
     NoStudy(String),
     #[error("no trial {1} in study `{0}`")]
     NoTrial(String, TrialNo),
+    #[error("trial {trial} is not {expected}: only a proposal waiting for approval can be approved or rejected")]
+    WrongStatus { trial: TrialNo, expected: String },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// The event holding a researcher's note.
+pub const NOTE_EVENT: &str = "note";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -105,6 +110,14 @@ fn migrator(backend: Backend) -> Migrator {
 impl Store {
     /// Opens (creating if needed) the store at `url`: `sqlite://PATH` or `postgres://...`; then
     /// brings its schema up to date.
+    /// WAL for SQLite, then the migrations.
+    async fn set_up(pool: &AnyPool, backend: Backend) -> std::result::Result<(), String> {
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(pool).await.map_err(|e| e.to_string())?;
+        }
+        migrator(backend).run(pool).await.map_err(|e| e.to_string())
+    }
+
     pub async fn open(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let shown = redact(url);
@@ -152,13 +165,20 @@ impl Store {
             .await
             .map_err(|_| StoreError::Connect { url: shown.clone(), reason: "timed out after 15 s".into() })?
             .map_err(|e| StoreError::Connect { url: shown.clone(), reason: e.to_string() })?;
-        if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(|e| StoreError::Connect { url: shown.clone(), reason: e.to_string() })?;
+        // Two processes opening a new store at once (`postdoc run`, and `postdoc status` from
+        // another terminal) race to set it up; the loser meets a locked file or tables the winner
+        // has just made, and finds everything in place when it tries again.
+        let mut attempt = 0;
+        loop {
+            match Self::set_up(&pool, backend).await {
+                Ok(()) => break,
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(reason) => return Err(StoreError::Migrate { url: shown, reason }),
+            }
         }
-        migrator(backend).run(&pool).await.map_err(|e| StoreError::Migrate { url: shown, reason: e.to_string() })?;
         Ok(Store { pool, backend })
     }
 
@@ -599,6 +619,98 @@ impl Store {
     /// Trials running now.
     pub async fn running(&self, study: i64) -> Result<Vec<TrialRecord>> {
         self.trials_where(study, "status = 'running'", None).await
+    }
+
+    /// Proposals waiting for the researcher's approval, oldest first.
+    pub async fn waiting(&self, study: i64) -> Result<Vec<TrialRecord>> {
+        self.trials_where(study, "status = 'waiting'", None).await
+    }
+
+    /// Holds a proposed trial until the researcher approves or rejects it.
+    pub async fn hold(&self, study: i64, trial: TrialNo) -> Result<()> {
+        self.move_status(study, trial, "proposed", "waiting", "awaiting_approval", &Value::Null).await
+    }
+
+    /// Lets a waiting trial run.
+    pub async fn approve(&self, study: i64, trial: TrialNo) -> Result<()> {
+        self.move_status(study, trial, "waiting", "proposed", "approved", &Value::Null).await
+    }
+
+    /// Turns a waiting trial down: it ends `discard` without running, and the researcher's note
+    /// joins the lineage every specialist reads.
+    pub async fn reject(&self, study: i64, trial: TrialNo, note: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let reason = if note.trim().is_empty() {
+            "rejected by the researcher".to_string()
+        } else {
+            format!("rejected by the researcher: {}", note.trim())
+        };
+        let done = sqlx::query(
+            "UPDATE trials SET status = 'finished', label = 'discard', reason = $1, finished_ms = $2
+             WHERE study_id = $3 AND number = $4 AND status = 'waiting'",
+        )
+        .bind(&reason)
+        .bind(now_ms())
+        .bind(study)
+        .bind(trial as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("reject trial"))?
+        .rows_affected();
+        if done != 1 {
+            return Err(StoreError::WrongStatus { trial, expected: "waiting".into() });
+        }
+        let verdict = postdoc_core::Verdict { label: postdoc_core::Label::Discard, reason, excerpt: None };
+        append(&mut tx, study, Some(trial), "finished", &serde_json::to_value(verdict).expect("verdicts serialize"))
+            .await?;
+        if !note.trim().is_empty() {
+            append(&mut tx, study, Some(trial), NOTE_EVENT, &serde_json::json!({"text": note.trim()})).await?;
+        }
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    /// A researcher's note for every specialist's lineage view from now on.
+    pub async fn add_note(&self, study: i64, text: &str) -> Result<()> {
+        self.record_event(study, None, NOTE_EVENT, &serde_json::json!({"text": text.trim()})).await
+    }
+
+    /// The researcher's notes, oldest first.
+    pub async fn notes(&self, study: i64) -> Result<Vec<postdoc_core::lineage::ResearcherNote>> {
+        let events = self.events_of_kind(study, NOTE_EVENT).await?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| {
+                let text = e.payload.get("text")?.as_str()?.to_string();
+                Some(postdoc_core::lineage::ResearcherNote { trial: e.trial, text })
+            })
+            .collect())
+    }
+
+    /// Moves `trial` from status `from` to `to` with an event, refusing any other status.
+    async fn move_status(
+        &self,
+        study: i64,
+        trial: TrialNo,
+        from: &str,
+        to: &str,
+        event: &str,
+        payload: &Value,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let moved = sqlx::query("UPDATE trials SET status = $1 WHERE study_id = $2 AND number = $3 AND status = $4")
+            .bind(to)
+            .bind(study)
+            .bind(trial as i64)
+            .bind(from)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("change trial status"))?
+            .rows_affected();
+        if moved != 1 {
+            return Err(StoreError::WrongStatus { trial, expected: from.to_string() });
+        }
+        append(&mut tx, study, Some(trial), event, payload).await?;
+        tx.commit().await.map_err(q("commit"))
     }
 
     /// The events that open and close sessions, in order.

@@ -36,8 +36,38 @@ both_backends!(
     a_trial_goes_through_its_life,
     a_trial_finishes_once,
     leases_exclude_a_second_driver,
-    metrics_round_trip
+    metrics_round_trip,
+    waiting_proposals_are_approved_or_rejected_once
 );
+
+async fn waiting_proposals_are_approved_or_rejected_once(store: Store) {
+    let s = store.create_study(&study("oversight")).await.unwrap();
+    store.propose(s.id, &proposal("baseline", Edit::Unchanged), None, None).await.unwrap();
+    let knobs = Edit::Knobs { values: [("lr".to_string(), KnobValue::Float(0.01))].into() };
+    for _ in 0..2 {
+        let n = store.propose(s.id, &proposal("lower lr", knobs.clone()), Some(0), None).await.unwrap();
+        store.hold(s.id, n).await.unwrap();
+    }
+    assert_eq!(store.queued(s.id).await.unwrap(), vec![0], "waiting trials do not run");
+    assert_eq!(store.waiting(s.id).await.unwrap().iter().map(|t| t.number).collect::<Vec<_>>(), vec![1, 2]);
+
+    store.approve(s.id, 1).await.unwrap();
+    assert_eq!(store.queued(s.id).await.unwrap(), vec![0, 1]);
+    let again = store.approve(s.id, 1).await.unwrap_err().to_string();
+    assert!(again.contains("trial 1 is not waiting"), "{again}");
+
+    store.reject(s.id, 2, "  Do not touch the learning rate again.  ").await.unwrap();
+    let t = store.trial(&s, 2).await.unwrap();
+    assert_eq!((t.status, t.label), (TrialStatus::Finished, Some(postdoc_core::Label::Discard)));
+    assert_eq!(t.reason.as_deref(), Some("rejected by the researcher: Do not touch the learning rate again."));
+    assert!(store.reject(s.id, 2, "twice").await.is_err());
+    assert!(store.reject(s.id, 0, "the baseline").await.is_err(), "only waiting trials can be rejected");
+
+    store.add_note(s.id, "Prefer smaller models.").await.unwrap();
+    let notes = store.notes(s.id).await.unwrap();
+    let notes: Vec<(Option<u64>, &str)> = notes.iter().map(|n| (n.trial, n.text.as_str())).collect();
+    assert_eq!(notes, vec![(Some(2), "Do not touch the learning rate again."), (None, "Prefer smaller models.")]);
+}
 
 fn study(name: &str) -> StudyRecord {
     StudyRecord {
@@ -267,4 +297,16 @@ async fn tallies_and_slices(store: Store) {
     assert!(store.specialist_history(s.id, "nobody", 5).await.unwrap().is_empty());
     let recent = store.recent_outcomes(s.id, 10).await.unwrap();
     assert_eq!(recent, vec![("optimizer".to_string(), Label::Discard); 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_may_open_a_new_store_at_once() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lineage.db").display());
+        let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        a.create_study(&study("shared")).await.unwrap();
+        assert_eq!(b.study("shared").await.unwrap().name, "shared");
+    }
 }

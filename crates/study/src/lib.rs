@@ -23,7 +23,7 @@ pub use layout::Layout;
 pub use postdoc_core::knobs_file::{read_knobs, write_knobs};
 pub use recipe::{MANIFEST_FILE, Recipe, init_manifest};
 pub use session::{
-    Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, TRANSCRIPT_EVENT, lineage_view,
+    Approval, Progress, Reporter, RunOptions, Session, SilentReporter, StopReason, TRANSCRIPT_EVENT, lineage_view,
 };
 pub use summary::{Summary, active_seconds, active_seconds_in};
 

@@ -47,6 +47,39 @@ pub struct RunOptions {
     pub grace: Option<Duration>,
     /// Specialists that replace the manifest's of the same name (tests, embedding programs).
     pub specialists: Vec<Arc<dyn Specialist>>,
+    /// Which proposals wait for the researcher before they run.
+    pub approve: Approval,
+    /// A brain for every agent in place of the manifest's (`--brain`).
+    pub brain: Option<postdoc_core::manifest::BrainSpec>,
+}
+
+/// Which proposals wait for `postdoc approve` before they run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Approval {
+    /// None: the loop runs on its own.
+    #[default]
+    None,
+    /// Proposals that change code (a patch) rather than knobs: they risk the most compute on
+    /// what nobody has tried.
+    Expensive,
+    /// Every proposal.
+    Each,
+}
+
+impl Approval {
+    /// Whether a proposal with `edit` waits; `knobs_file` is its specialist's, whose changes
+    /// are only knob settings.
+    fn needed(self, edit: &Edit, knobs_file: Option<&str>) -> bool {
+        match (self, edit) {
+            (Approval::None, _) => false,
+            (Approval::Each, _) => true,
+            (Approval::Expensive, Edit::Patch { diff }) => match postdoc_git::paths_of_diff(diff) {
+                Some(paths) => paths.iter().any(|p| Some(p.as_str()) != knobs_file),
+                None => true, // names git had to quote: not worth guessing
+            },
+            (Approval::Expensive, _) => false,
+        }
+    }
 }
 
 /// What the loop tells whoever watches it.
@@ -121,6 +154,8 @@ enum Asked {
     Trial(TrialNo),
     /// An agent is drafting; its slot is taken until it submits.
     Drafting,
+    /// The proposal waits for the researcher; its slot is taken until then.
+    Waiting,
     /// No specialist has anything to propose now.
     Nothing,
 }
@@ -136,6 +171,8 @@ struct Drafted {
 
 enum Recorded {
     Trial(TrialNo),
+    /// Held for the researcher's approval; it holds a slot meanwhile.
+    Waiting,
     Invalid,
     Paused,
 }
@@ -157,6 +194,7 @@ pub struct Session {
     files_at: Mutex<BTreeMap<(String, String), String>>,
     /// Dollars the agents' providers have cost the study, all sessions included.
     dollars: std::sync::Mutex<f64>,
+    approve: Approval,
     max_trials: u64,
     parallel: usize,
 }
@@ -247,9 +285,13 @@ impl Session {
                 }
                 (None, Strategy::Random) => Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone())),
                 (None, Strategy::Agent) => {
-                    let brain = spec.brain.as_ref().expect("agents have a brain once the manifest is valid");
-                    let (brain, settings) = postdoc_agent::connect(brain)
-                        .map_err(|reason| StudyError::Brain { specialist: spec.name.clone(), reason })?;
+                    let brain = spec.brain.clone().expect("agents have a brain once the manifest is valid");
+                    let brain = options.brain.as_ref().map(|o| o.over(&brain)).unwrap_or(brain);
+                    let brain_error = |reason: String| StudyError::Brain { specialist: spec.name.clone(), reason };
+                    if let Some((key, why)) = brain.problem() {
+                        return Err(brain_error(format!("{key}: {why}")));
+                    }
+                    let (brain, settings) = postdoc_agent::connect(&brain).map_err(brain_error)?;
                     let role = spec.role.as_deref().unwrap_or("Improve the recipe's score within your surface.");
                     let brief = postdoc_agent::Brief::new(&manifest, spec, role);
                     Arc::new(postdoc_agent::Agent::new(brief, brain, settings))
@@ -297,6 +339,7 @@ impl Session {
             began: std::time::Instant::now(),
             files_at: Mutex::new(BTreeMap::new()),
             dollars: std::sync::Mutex::new(dollars),
+            approve: options.approve,
             max_trials,
             parallel,
         };
@@ -465,7 +508,9 @@ impl Session {
             // Fill free slots: queued trials first (retries, proposals of a killed session), then
             // the baseline, then new proposals once the baseline has been judged.
             let mut fresh = true;
-            while stop_reason.is_none() && running.len() + drafting.tasks.len() < self.parallel {
+            // Proposals waiting for the researcher hold their slots: the loop does not pile up more.
+            let mut waiting = ctx.store.waiting(ctx.study.id).await?.len();
+            while stop_reason.is_none() && running.len() + drafting.tasks.len() + waiting < self.parallel {
                 // Fresh for every slot: the proposal just made changes whose turn it is.
                 if !fresh {
                     tally = ctx.store.tally(ctx.study.id).await?;
@@ -496,7 +541,7 @@ impl Session {
                     // Queued and running trials are in the store already, so they count here; drafts
                     // will be trials.
                     if tally.counted + drafting.tasks.len() as u64 >= self.max_trials {
-                        if running.is_empty() && drafting.tasks.is_empty() {
+                        if running.is_empty() && drafting.tasks.is_empty() && waiting == 0 {
                             stop_reason = Some(StopReason::MaxTrials(self.max_trials));
                         }
                         break;
@@ -504,8 +549,12 @@ impl Session {
                     match self.propose(&tally, &mut unavailable, &mut drafting).await? {
                         Asked::Trial(n) => n,
                         Asked::Drafting => continue,
+                        Asked::Waiting => {
+                            waiting += 1;
+                            continue;
+                        }
                         Asked::Nothing => {
-                            if running.is_empty() && drafting.tasks.is_empty() {
+                            if running.is_empty() && drafting.tasks.is_empty() && waiting == 0 {
                                 stop_reason = Some(StopReason::NothingToPropose);
                             }
                             break;
@@ -520,7 +569,8 @@ impl Session {
                     break; // the baseline runs alone
                 }
             }
-            if running.is_empty() && drafting.tasks.is_empty() {
+            let awaiting = stop_reason.is_none() && waiting > 0;
+            if running.is_empty() && drafting.tasks.is_empty() && !awaiting {
                 return Ok(stop_reason.unwrap_or(StopReason::NothingToPropose));
             }
             tokio::select! {
@@ -739,6 +789,7 @@ impl Session {
         let drafted = Drafted { specialist: name, best: best.number, outcome, transcript: None };
         match self.record(drafted, unavailable).await? {
             Recorded::Trial(number) => Ok(Asked::Trial(number)),
+            Recorded::Waiting => Ok(Asked::Waiting),
             // The slot is still free: ask again, unless the invalid proposal spent the budget.
             Recorded::Invalid | Recorded::Paused => {
                 let tally = ctx.store.tally(ctx.study.id).await?;
@@ -804,6 +855,15 @@ impl Session {
             ctx.reporter.report(Progress::TrialFinished(Box::new(record)));
             return Ok(Recorded::Invalid);
         }
+        let knobs_file = ctx.recipe.manifest.specialist(&proposal.specialist).and_then(|s| s.knobs_file.as_deref());
+        if self.approve.needed(&proposal.edit, knobs_file) {
+            ctx.store.hold(ctx.study.id, number).await?;
+            ctx.reporter.report(Progress::Note(format!(
+                "trial {number} by {} waits for your approval: {} (postdoc approve {number}, or postdoc reject {number} --note \"...\")",
+                proposal.specialist, proposal.hypothesis
+            )));
+            return Ok(Recorded::Waiting);
+        }
         Ok(Recorded::Trial(number))
     }
 }
@@ -819,6 +879,7 @@ pub async fn lineage_view(
     let trials = store.lineage_trials(study.id, specialist, LINEAGE_RECENT).await?;
     let mut view = LineageView::build(&study.name, objective, &trials, specialist);
     view.label_counts = store.tally(study.id).await?.labels;
+    view.notes = store.notes(study.id).await?;
     // The slice holds only the latest children of the best; count the earlier ones in the store.
     if let Some(best) = &view.best {
         let mut earlier = store.children_labels(study.id, best.number).await?;

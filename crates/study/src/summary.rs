@@ -42,6 +42,8 @@ pub struct Summary {
     pub best: Option<TrialRecord>,
     pub labels: BTreeMap<Label, usize>,
     pub running: Vec<TrialRecord>,
+    /// Proposals waiting for the researcher's approval.
+    pub waiting: Vec<TrialRecord>,
     pub queued: usize,
     /// Candidate trials counted against the budget.
     pub trials: u64,
@@ -117,6 +119,7 @@ impl Summary {
             best: current_best(&kept).cloned(),
             labels: tally.labels,
             running: store.running(study.id).await?,
+            waiting: store.waiting(study.id).await?,
             queued: store.queued(study.id).await?.len(),
             trials: tally.counted,
             max_trials: manifest.study.budget.max_trials,

@@ -207,3 +207,126 @@ knobs = {{ lr = {{ log_float = [1e-3, 0.1] }}, epochs = {{ int = [1, 4] }} }}
     assert!((tuner.dollars - 0.0055).abs() < 1e-12, "{tuner:?}");
     assert_eq!(summary.dollar_budget, Some(0.005));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_changes_wait_for_the_researcher_and_notes_reach_the_next_proposals() {
+    let edit = |comment: &str| {
+        let args =
+            format!(r#"{{"path": "train.py", "search": "import json\n", "replace": "import json  # {comment}\n"}}"#);
+        openai_turn("", &[("edit_file", &args), ("submit", &format!(r#"{{"hypothesis": "{comment}"}}"#))], (100, 10))
+    };
+    let knob = openai_turn(
+        "",
+        &[
+            ("set_knob", r#"{"name": "lr", "value": 0.01}"#),
+            ("submit", r#"{"hypothesis": "a knob, no approval needed"}"#),
+        ],
+        (100, 10),
+    );
+    let server = ReplayServer::start(vec![
+        Exchange::sse(&edit("first"), 64),
+        Exchange::sse(&edit("second"), 64),
+        Exchange::sse(&knob, 64),
+    ])
+    .await
+    .unwrap();
+    let dir = recipe_from_example("tiny-logreg", |m| {
+        let head = m.split("[[specialist]]").next().unwrap().to_string();
+        head.replace("max_trials = 30", "max_trials = 3")
+            .replace("parallel = 2", "parallel = 1")
+            .replace("baseline_repeats = 3", "baseline_repeats = 2")
+            + &format!(
+                r#"[brain]
+provider = "openai"
+model = "replayed-model"
+base_url = "{}/v1"
+
+[[specialist]]
+name = "tuner"
+strategy = "agent"
+surface = ["train.py"]
+knobs_file = "recipe.toml"
+knobs = {{ lr = {{ log_float = [1e-3, 0.1] }} }}
+"#,
+                server.url
+            )
+    });
+    let url = sqlite_url(dir.path());
+    let options = RunOptions { approve: postdoc_study::Approval::Expensive, ..RunOptions::default() };
+    let study_run = {
+        let (dir, url) = (dir.path().to_path_buf(), url.clone());
+        tokio::spawn(async move { run(&dir, &url, options).await })
+    };
+
+    // The researcher, from another terminal: approve the first code change, turn the second down.
+    let store = Store::open(&url).await.unwrap();
+    let mut decided = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while decided.len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let Ok(study) = store.study("tiny-logreg").await else { continue };
+        for t in store.waiting(study.id).await.unwrap() {
+            if decided.is_empty() {
+                store.approve(study.id, t.number).await.unwrap();
+                store.add_note(study.id, "Prefer knobs to code.").await.unwrap();
+            } else {
+                store.reject(study.id, t.number, "Leave train.py alone.").await.unwrap();
+            }
+            decided.push(t.number);
+        }
+    }
+    if decided.len() < 2 {
+        if study_run.is_finished() {
+            panic!("the study ended early: {:?}", study_run.await);
+        }
+        let study = store.study("tiny-logreg").await.unwrap();
+        let trials: Vec<_> = store
+            .trials(study.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.number, t.status, t.label, t.reason))
+            .collect();
+        let events: Vec<_> =
+            store.events(study.id, None).await.unwrap().into_iter().map(|e| (e.trial, e.kind)).collect();
+        panic!(
+            "two proposals should have waited, decided {decided:?}; trials {trials:?}; events {events:?}; requests {}",
+            server.received().len()
+        );
+    }
+    let stopped = match tokio::time::timeout(std::time::Duration::from_secs(30), study_run).await {
+        Ok(s) => s,
+        Err(_) => {
+            let study = store.study("tiny-logreg").await.unwrap();
+            let trials: Vec<_> = store
+                .trials(study.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.number, t.status, t.label, t.reason))
+                .collect();
+            let events: Vec<_> =
+                store.events(study.id, None).await.unwrap().into_iter().map(|e| (e.trial, e.kind)).collect();
+            panic!("decided {decided:?}; trials {trials:?}; events {events:?}; requests {}", server.received().len());
+        }
+    };
+    assert_eq!(stopped.unwrap().unwrap(), StopReason::MaxTrials(3));
+
+    let study = store.study("tiny-logreg").await.unwrap();
+    let approved = store.trial(&study, decided[0]).await.unwrap();
+    assert!(approved.score.is_some() && approved.hypothesis == "first", "{approved:?}");
+    let rejected = store.trial(&study, decided[1]).await.unwrap();
+    assert_eq!((rejected.label, rejected.runs), (Some(Label::Discard), 0));
+    assert_eq!(rejected.reason.as_deref(), Some("rejected by the researcher: Leave train.py alone."));
+    let waited = store.events_of_kind(study.id, "awaiting_approval").await.unwrap();
+    assert_eq!(waited.iter().map(|e| e.trial.unwrap()).collect::<Vec<_>>(), decided);
+    let knob_trial =
+        store.trials(study.id).await.unwrap().into_iter().find(|t| t.hypothesis.starts_with("a knob")).unwrap();
+    assert!(knob_trial.score.is_some(), "a knob change runs without approval");
+
+    // The last proposal's lineage carried both notes.
+    let lineage = server.received()[2].json()["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(lineage.contains("## Notes from the researcher"), "{lineage}");
+    assert!(lineage.contains("- Prefer knobs to code."), "{lineage}");
+    assert!(lineage.contains(&format!("- on trial {}: Leave train.py alone.", decided[1])), "{lineage}");
+}

@@ -105,3 +105,16 @@ fn long_standing_best_lists_its_latest_children_and_counts_the_rest() {
     assert_eq!(earlier + v.children_of_best.iter().filter(|t| t.label.is_some()).count(), 41);
     assert!(v.render().contains("earlier ones, not listed"));
 }
+
+#[test]
+fn researcher_notes_come_before_the_leaderboard() {
+    let mut view = LineageView::build("s", &objective(), &study(), Some("opt"));
+    view.notes = vec![
+        ResearcherNote { trial: None, text: "Keep the batch size at 32.".into() },
+        ResearcherNote { trial: Some(4), text: "No new dependencies.\n".into() },
+    ];
+    let text = view.render();
+    let notes = text.find("## Notes from the researcher").expect("a notes section");
+    assert!(notes < text.find("## Leaderboard").unwrap(), "{text}");
+    assert!(text.contains("- Keep the batch size at 32.\n- on trial 4: No new dependencies.\n"), "{text}");
+}
