@@ -17,7 +17,9 @@ pub use brief::Brief;
 
 use postdoc_brain::anthropic::Anthropic;
 use postdoc_brain::openai::OpenAiCompatible;
-use postdoc_brain::{ApiKey, Brain, BrainError, Conversation, Endpoint, Message, ReplyOptions, RetryPolicy, Retrying};
+use postdoc_brain::{
+    ApiKey, Brain, BrainError, Conversation, Endpoint, Message, ReplyOptions, RetryPolicy, Retrying, ToolChoice,
+};
 use postdoc_core::manifest::{BrainSpec, Provider};
 use postdoc_core::transcript::EntryKind;
 use postdoc_core::{Edit, Price, Proposal, ProposalRequest, ProposeError, Specialist, Transcript, Workbench};
@@ -35,6 +37,9 @@ pub struct AgentSettings {
     pub reply_tokens: u32,
     pub temperature: Option<f32>,
     pub price: Price,
+    /// Walks a small model through the work: until the draft changes it may only look and
+    /// change, after that only change, check and submit. Large models choose for themselves.
+    pub guided: bool,
 }
 
 impl Default for AgentSettings {
@@ -45,6 +50,7 @@ impl Default for AgentSettings {
             reply_tokens: 4096,
             temperature: None,
             price: Price::default(),
+            guided: false,
         }
     }
 }
@@ -109,10 +115,15 @@ struct Session<'a> {
 impl Session<'_> {
     async fn run(&mut self) -> Result<Proposal, ProposeError> {
         let settings = self.agent.settings;
-        let options =
-            ReplyOptions { max_tokens: settings.reply_tokens, temperature: settings.temperature, require_tool: false };
+        let mut options = ReplyOptions {
+            max_tokens: settings.reply_tokens,
+            temperature: settings.temperature,
+            tool_choice: ToolChoice::Auto,
+        };
         let mut repetition = guards::Repetition::default();
         let (mut malformed, mut silent) = (0, 0);
+        // Whether the draft differs from where it started (a knob set or a file edited).
+        let mut changed = false;
         loop {
             let spent = self.transcript.spend.input_tokens + self.transcript.spend.output_tokens;
             if self.transcript.turns >= settings.max_turns {
@@ -124,9 +135,29 @@ impl Session<'_> {
                     settings.max_tokens
                 )));
             }
-            if settings.max_turns.saturating_sub(self.transcript.turns) == 2 && settings.max_turns > 2 {
-                self.tell("Two turns left: submit your draft now, or this session's work is lost.");
+            let left = settings.max_turns.saturating_sub(self.transcript.turns);
+            if left == 2 && settings.max_turns > 2 {
+                self.tell(if changed {
+                    "Two turns left: submit your draft now, or this session's work is lost."
+                } else {
+                    "Two turns left: make your change now (set a knob or edit a file), then submit it, or this \
+                     session's work is lost."
+                });
             }
+            options.tool_choice = if left == 1 && changed {
+                // The last turn can only submit a changed draft: one handed in beats a session lost.
+                ToolChoice::Tool("submit".into())
+            } else if settings.guided {
+                let phase: &[&str] = match (changed, self.agent.brief.knobs.is_empty()) {
+                    (true, _) => &["submit", "preflight", "set_knob", "edit_file"],
+                    (false, false) => &["set_knob", "edit_file"],
+                    // A code edit quotes the text it replaces: the model reads first.
+                    (false, true) => &["edit_file", "read_file", "list_files"],
+                };
+                ToolChoice::Among(phase.iter().map(|t| t.to_string()).collect())
+            } else {
+                ToolChoice::Auto
+            };
             let reply = self.agent.brain.reply(&self.conversation, &options).await.map_err(|e| match e {
                 BrainError::Refused(why) => ProposeError::Unavailable(format!("the provider refused: {why}")),
                 other => ProposeError::Unavailable(other.to_string()),
@@ -165,6 +196,11 @@ impl Session<'_> {
                 let (mut content, is_error) = match outcome {
                     Outcome::Done(text) => {
                         malformed = 0;
+                        match call.name.as_str() {
+                            "set_knob" | "edit_file" => changed = true,
+                            "start_from" => changed = false,
+                            _ => {}
+                        }
                         (text, false)
                     }
                     Outcome::Refused(why) => {
@@ -230,21 +266,6 @@ fn invalid(why: String) -> ProposeError {
 /// a server of one's own may need none.
 pub fn connect(spec: &BrainSpec) -> Result<(Arc<dyn Brain>, AgentSettings), String> {
     let provider = spec.provider.ok_or("the brain names no provider")?;
-    let model = spec.model.clone().ok_or("the brain names no model")?;
-    let base_url = spec.base_url.clone().unwrap_or_else(|| provider.default_base_url().to_string());
-    let var = spec.api_key_env.clone().unwrap_or_else(|| provider.default_key_env().to_string());
-    let key = ApiKey::from_env(&var);
-    if key.is_none() && (spec.api_key_env.is_some() || base_url == provider.default_base_url()) {
-        return Err(format!("the environment variable {var} holds no key for {}", provider.as_str()));
-    }
-    let endpoint = Endpoint::new(base_url, model, key);
-    let policy = RetryPolicy::default();
-    let brain: Arc<dyn Brain> = match provider {
-        Provider::Openai => {
-            Arc::new(Retrying::new(OpenAiCompatible::new(endpoint).map_err(|e| e.to_string())?, policy))
-        }
-        Provider::Anthropic => Arc::new(Retrying::new(Anthropic::new(endpoint).map_err(|e| e.to_string())?, policy)),
-    };
     let defaults = AgentSettings::default();
     let settings = AgentSettings {
         max_turns: spec.max_turns.unwrap_or(defaults.max_turns),
@@ -253,5 +274,41 @@ pub fn connect(spec: &BrainSpec) -> Result<(Arc<dyn Brain>, AgentSettings), Stri
         price: spec.price.unwrap_or_default(),
         ..defaults
     };
+    let policy = RetryPolicy::default();
+    let brain: Arc<dyn Brain> = match provider {
+        Provider::Openai => Arc::new(Retrying::new(
+            OpenAiCompatible::new(endpoint(spec, provider)?).map_err(|e| e.to_string())?,
+            policy,
+        )),
+        Provider::Anthropic => {
+            Arc::new(Retrying::new(Anthropic::new(endpoint(spec, provider)?).map_err(|e| e.to_string())?, policy))
+        }
+        // A small model's replies are one tool call each: a few hundred tokens is plenty.
+        Provider::Local => return Ok((local(spec)?, AgentSettings { reply_tokens: 512, guided: true, ..settings })),
+    };
     Ok((brain, settings))
+}
+
+fn endpoint(spec: &BrainSpec, provider: Provider) -> Result<Endpoint, String> {
+    let model = spec.model.clone().ok_or("the brain names no model")?;
+    let base_url = spec.base_url.clone().unwrap_or_else(|| provider.default_base_url().to_string());
+    let var = spec.api_key_env.clone().unwrap_or_else(|| provider.default_key_env().to_string());
+    let key = ApiKey::from_env(&var);
+    if key.is_none() && (spec.api_key_env.is_some() || base_url == provider.default_base_url()) {
+        return Err(format!("the environment variable {var} holds no key for {}", provider.as_str()));
+    }
+    Ok(Endpoint::new(base_url, model, key))
+}
+
+/// The local model the spec names, or the default one (fetched once into the model cache).
+fn local(spec: &BrainSpec) -> Result<Arc<dyn Brain>, String> {
+    let file = match &spec.model {
+        Some(file) => std::path::PathBuf::from(file),
+        None => {
+            let cache = postdoc_local_brain::model_cache();
+            tracing::info!(cache = %cache.display(), "using the default local model");
+            postdoc_local_brain::default_model(&cache).map_err(|e| e.to_string())?
+        }
+    };
+    Ok(Arc::new(postdoc_local_brain::LocalModel::load(&file).map_err(|e| e.to_string())?))
 }

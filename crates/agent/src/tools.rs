@@ -40,10 +40,37 @@ pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
         parameters,
     };
     let object = |properties: Value, required: &[&str]| json!({"type": "object", "properties": properties, "required": required});
-    let mut tools = vec![
+    let mut tools = Vec::new();
+    // The tools that make and hand in a change come first: small models lean to the first ones.
+    if brief.knobs_file.is_some() && !brief.knobs.is_empty() {
+        tools.push(tool(
+            "set_knob",
+            "Sets a knob of the recipe to a value within its range.",
+            object(
+                json!({"name": {"type": "string", "enum": brief.knobs.keys().collect::<Vec<_>>()}, "value": {}}),
+                &["name", "value"],
+            ),
+        ));
+    }
+    tools.extend([
         tool(
-            "list_files",
-            "Lists the recipe's files with their sizes and whether you may edit them.",
+            "edit_file",
+            "Replaces the exact text `search` (which must occur once in the file) with `replace`. \
+             With an empty `search`, creates a new file holding `replace`.",
+            object(
+                json!({"path": {"type": "string"}, "search": {"type": "string"}, "replace": {"type": "string"}}),
+                &["path", "search", "replace"],
+            ),
+        ),
+        tool(
+            "submit",
+            "Submits your draft as a trial, ending this session. `hypothesis`: one line saying what the change \
+             should do and why; `expected_delta`: the change in the objective you expect.",
+            object(json!({"hypothesis": {"type": "string"}, "expected_delta": {"type": "number"}}), &["hypothesis"]),
+        ),
+        tool(
+            "preflight",
+            "Checks your draft: the recipe's syntax check and a short smoke run. Returns what went wrong, if anything.",
             object(json!({}), &[]),
         ),
         tool(
@@ -55,18 +82,14 @@ pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
             ),
         ),
         tool(
+            "list_files",
+            "Lists the recipe's files with their sizes and whether you may edit them.",
+            object(json!({}), &[]),
+        ),
+        tool(
             "grep",
             "Searches the recipe's files for a regular expression; optionally only paths matching `path` (a prefix).",
             object(json!({"pattern": {"type": "string"}, "path": {"type": "string"}}), &["pattern"]),
-        ),
-        tool(
-            "edit_file",
-            "Replaces the exact text `search` (which must occur once in the file) with `replace`. \
-             With an empty `search`, creates a new file holding `replace`.",
-            object(
-                json!({"path": {"type": "string"}, "search": {"type": "string"}, "replace": {"type": "string"}}),
-                &["path", "search", "replace"],
-            ),
         ),
         tool(
             "show_trial",
@@ -83,31 +106,7 @@ pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
             "Starts your draft over from another trial's recipe (your edits so far are dropped).",
             object(json!({"trial": {"type": "integer"}}), &["trial"]),
         ),
-        tool(
-            "preflight",
-            "Checks your draft: the recipe's syntax check and a short smoke run. Returns what went wrong, if anything.",
-            object(json!({}), &[]),
-        ),
-        tool(
-            "submit",
-            "Submits your draft as a trial, ending this session. `hypothesis`: one line saying what the change \
-             should do and why; `expected_delta`: the change in the objective you expect.",
-            object(json!({"hypothesis": {"type": "string"}, "expected_delta": {"type": "number"}}), &["hypothesis"]),
-        ),
-    ];
-    if brief.knobs_file.is_some() && !brief.knobs.is_empty() {
-        tools.insert(
-            4,
-            tool(
-                "set_knob",
-                "Sets a knob of the recipe to a value within its range.",
-                object(
-                    json!({"name": {"type": "string", "enum": brief.knobs.keys().collect::<Vec<_>>()}, "value": {}}),
-                    &["name", "value"],
-                ),
-            ),
-        );
-    }
+    ]);
     tools
 }
 
@@ -313,6 +312,12 @@ async fn run(brief: &Brief, wb: &dyn Workbench, tool: &str, arguments: &str) -> 
             check_values(&values, &brief.knobs).map_err(Outcome::Refused)?;
             let text = wb.read_file(file).await.map_err(bench)?;
             let before = read_knobs(&text, [&a.name]).get(&a.name).cloned();
+            if before.as_ref() == Some(&value) {
+                return Err(Outcome::Refused(format!(
+                    "{} is already {value}: set a different value to change the recipe",
+                    a.name
+                )));
+            }
             let new = write_knobs(&text, &values).map_err(Outcome::Refused)?;
             wb.write_file(file, &new).await.map_err(bench)?;
             Outcome::Done(match before {

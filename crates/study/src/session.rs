@@ -11,7 +11,7 @@ use crate::trial;
 use crate::workbench::Draft;
 use postdoc_core::knobs_file;
 use postdoc_core::lineage::baseline;
-use postdoc_core::manifest::Strategy;
+use postdoc_core::manifest::{BrainSpec, Provider, Strategy};
 use postdoc_core::{
     BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, Observation, PathSet, Proposal,
     ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
@@ -276,7 +276,11 @@ impl Session {
         let max_trials = options.max_trials.unwrap_or(manifest.study.budget.max_trials);
         let mut specialists: Vec<Arc<dyn Specialist>> = Vec::new();
         let mut surfaces = BTreeMap::new();
+        let mut sitting_out = Vec::new();
         for spec in &manifest.specialists {
+            let mut globs = spec.surface.clone();
+            globs.extend(spec.knobs_file.clone());
+            surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
             let custom = options.specialists.iter().find(|s| s.name() == spec.name).cloned();
             let built: Arc<dyn Specialist> = match (custom, spec.strategy) {
                 (Some(custom), _) => custom,
@@ -285,12 +289,24 @@ impl Session {
                 }
                 (None, Strategy::Random) => Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone())),
                 (None, Strategy::Agent) => {
-                    let brain = spec.brain.clone().expect("agents have a brain once the manifest is valid");
-                    let brain = options.brain.as_ref().map(|o| o.over(&brain)).unwrap_or(brain);
+                    let own = spec.brain.clone().unwrap_or_default();
+                    let brain = options.brain.as_ref().map(|given| given.over(&own)).unwrap_or(own);
+                    // A recipe may declare agents for when a model is given.
+                    if brain.provider.is_none() {
+                        sitting_out.push(spec.name.clone());
+                        continue;
+                    }
                     let brain_error = |reason: String| StudyError::Brain { specialist: spec.name.clone(), reason };
                     if let Some((key, why)) = brain.problem() {
                         return Err(brain_error(format!("{key}: {why}")));
                     }
+                    // A local model's file is named relative to the recipe.
+                    let brain = match (brain.provider, &brain.model) {
+                        (Some(Provider::Local), Some(file)) => {
+                            BrainSpec { model: Some(recipe.root().join(file).display().to_string()), ..brain }
+                        }
+                        _ => brain,
+                    };
                     let (brain, settings) = postdoc_agent::connect(&brain).map_err(brain_error)?;
                     let role = spec.role.as_deref().unwrap_or("Improve the recipe's score within your surface.");
                     let brief = postdoc_agent::Brief::new(&manifest, spec, role);
@@ -298,9 +314,21 @@ impl Session {
                 }
             };
             specialists.push(built);
-            let mut globs = spec.surface.clone();
-            globs.extend(spec.knobs_file.clone());
-            surfaces.insert(spec.name.clone(), PathSet::new(&globs).expect("validated with the manifest"));
+        }
+        if specialists.is_empty() {
+            return Err(StudyError::Brain {
+                specialist: sitting_out.join(", "),
+                reason: "no model is configured for the agents: give --brain (e.g. --brain local) or add a [brain] \
+                         section to postdoc.toml"
+                    .into(),
+            });
+        }
+        if !sitting_out.is_empty() {
+            reporter.report(Progress::Note(format!(
+                "{} sit{} out: no model is configured (give --brain, e.g. --brain local)",
+                sitting_out.join(", "),
+                if sitting_out.len() == 1 { "s" } else { "" }
+            )));
         }
         // Read before this session's own marker: an earlier session left open was killed.
         let earlier_active_s = active_seconds_in(&store, study.id).await?;
@@ -664,7 +692,9 @@ impl Session {
         }
         let why = format!("the study's model budget is spent (${spent:.4} of ${cap})");
         let mut paused = Vec::new();
-        for spec in manifest.specialists.iter().filter(|s| s.strategy == Strategy::Agent) {
+        let agents = manifest.specialists.iter().filter(|s| s.strategy == Strategy::Agent);
+        // Agents sitting out this session (no model) are not paused: they never ran.
+        for spec in agents.filter(|s| self.ctx.specialists.iter().any(|built| built.name() == s.name)) {
             if !unavailable.contains_key(&spec.name) {
                 unavailable.insert(spec.name.clone(), why.clone());
                 paused.push(spec.name.clone());

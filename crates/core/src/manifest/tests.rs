@@ -248,10 +248,8 @@ surface = ["train.py"]
     let err = |text: &str| Manifest::parse(text, "postdoc.toml").unwrap_err().to_string();
     let bare =
         GOOD.to_string() + "\n[[specialist]]\nname = \"coder\"\nstrategy = \"agent\"\nsurface = [\"train.py\"]\n";
-    assert_eq!(
-        err(&bare),
-        "postdoc.toml:34:12: specialist[1].strategy: an agent needs a model: add a [brain] section (provider, model) or a brain = { ... } to this specialist"
-    );
+    let waiting = Manifest::parse(&bare, "postdoc.toml").unwrap();
+    assert_eq!(waiting.specialist("coder").unwrap().brain, None, "an agent with no model named waits for --brain");
     let leaked = text.replace("api_key_env = \"TEAM_ANTHROPIC_KEY\"", "api_key_env = \"sk-ant-123secret\"");
     let message = err(&leaked);
     assert!(message.contains("specialist[1].brain.api_key_env: must name an environment variable"), "{message}");
@@ -273,4 +271,36 @@ surface = ["train.py"]
     assert!(
         err(&text.replace("max_dollars = 2.5", "max_dollars = -1")).contains("study.budget.max_dollars: a positive")
     );
+}
+
+#[test]
+fn a_local_brain_needs_no_url_no_key_and_may_name_no_model() {
+    let agent = r#"
+[brain]
+provider = "openai"
+model = "gpt-4o-mini"
+base_url = "http://127.0.0.1:8000/v1"
+price = { input_per_mtok = 0.15, output_per_mtok = 0.6 }
+max_turns = 8
+
+[[specialist]]
+name = "coder"
+strategy = "agent"
+surface = ["train.py"]
+brain = { provider = "local" }
+"#;
+    let m = Manifest::parse(&(GOOD.to_string() + agent), "postdoc.toml").unwrap();
+    let brain = m.specialist("coder").unwrap().brain.clone().unwrap();
+    assert_eq!(brain.provider, Some(Provider::Local));
+    assert_eq!(brain.model, None, "the openai model is not a local file");
+    assert_eq!((brain.base_url, brain.price), (None, None), "another provider's URL and prices do not carry over");
+    assert_eq!(brain.max_turns, Some(8), "limits do carry over");
+
+    let err = |text: &str| Manifest::parse(&(GOOD.to_string() + text), "postdoc.toml").unwrap_err().to_string();
+    let local = "\n[brain]\nprovider = \"local\"\n\n[[specialist]]\nname = \"coder\"\nstrategy = \"agent\"\nsurface = [\"train.py\"]\n";
+    assert!(Manifest::parse(&(GOOD.to_string() + local), "p").is_ok());
+    let with = |line: &str| local.replace("provider = \"local\"\n", &format!("provider = \"local\"\n{line}\n"));
+    assert!(err(&with("base_url = \"http://x\"")).contains("brain.base_url: a local model runs in-process"));
+    assert!(err(&with("api_key_env = \"KEY\"")).contains("brain.api_key_env: a local model needs no key"));
+    assert!(err(&with("model = \" \"")).contains("brain.model: name the GGUF file"));
 }
