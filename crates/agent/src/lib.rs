@@ -82,6 +82,12 @@ impl Specialist for Agent {
         let Some(bench) = request.bench else {
             return Err(ProposeError::Unavailable("an agent needs a workbench to draft its change in".into()));
         };
+        // A guided model may only name files that exist: small models make paths up.
+        let files = match self.settings.guided {
+            true => Some(bench.list_files().await.map_err(|e| ProposeError::Unavailable(e.to_string()))?),
+            false => None,
+        };
+        let files: Option<Vec<String>> = files.map(|f| f.into_iter().map(|(path, _)| path).collect());
         let system = self.brief.system_prompt(self.settings.max_turns);
         let first = self.brief.first_message(request.view, bench.parent(), request.best_knobs);
         let mut session = Session {
@@ -90,7 +96,7 @@ impl Specialist for Agent {
             conversation: Conversation {
                 system: system.clone(),
                 messages: vec![Message::User { text: first.clone() }],
-                tools: tools::specs(&self.brief),
+                tools: tools::specs(&self.brief, files.as_deref()),
             },
             transcript: Transcript { brain: self.brain.describe(), ..Transcript::default() },
         };

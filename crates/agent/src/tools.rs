@@ -33,7 +33,17 @@ pub(crate) enum Outcome {
     Broken(String),
 }
 
-pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
+/// The tools an agent is offered. With `files`, paths are limited to those files: the ones it
+/// may read, and for edits the ones in its surface.
+pub(crate) fn specs(brief: &Brief, files: Option<&[String]>) -> Vec<ToolSpec> {
+    let path = |editable: bool| match files {
+        Some(files) => {
+            let named: Vec<&String> =
+                files.iter().filter(|f| !brief.hidden.matches(f) && (!editable || brief.surface.matches(f))).collect();
+            json!({"type": "string", "enum": named})
+        }
+        None => json!({"type": "string"}),
+    };
     let tool = |name: &str, description: &str, parameters: Value| ToolSpec {
         name: name.into(),
         description: description.into(),
@@ -58,7 +68,7 @@ pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
             "Replaces the exact text `search` (which must occur once in the file) with `replace`. \
              With an empty `search`, creates a new file holding `replace`.",
             object(
-                json!({"path": {"type": "string"}, "search": {"type": "string"}, "replace": {"type": "string"}}),
+                json!({"path": path(true), "search": {"type": "string"}, "replace": {"type": "string"}}),
                 &["path", "search", "replace"],
             ),
         ),
@@ -77,7 +87,7 @@ pub(crate) fn specs(brief: &Brief) -> Vec<ToolSpec> {
             "read_file",
             "Reads a file of your draft, optionally only some lines (numbered from 1).",
             object(
-                json!({"path": {"type": "string"}, "from_line": {"type": "integer"}, "to_line": {"type": "integer"}}),
+                json!({"path": path(false), "from_line": {"type": "integer"}, "to_line": {"type": "integer"}}),
                 &["path"],
             ),
         ),
@@ -359,7 +369,7 @@ async fn run(brief: &Brief, wb: &dyn Workbench, tool: &str, arguments: &str) -> 
         }
         other => Outcome::Malformed(format!(
             "there is no tool `{other}`; the tools are {}",
-            specs(brief).iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            specs(brief, None).iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
         )),
     })
 }

@@ -25,6 +25,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokenizer::Vocabulary;
 
+/// Calls back within which a model is not let to repeat one.
+const RECENT_CALLS: usize = 3;
+/// Replies drawn at most, looking for a call worth making.
+const MAX_DRAWS: u64 = 6;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read the model file {path}: {reason}")]
@@ -230,25 +235,27 @@ impl Brain for LocalModel {
             let (prompt, system) = engine.prompt(&conversation, budget.min(1024))?;
             let mut tools = offered;
             let mut written = 0;
+            let mut draws: BTreeMap<String, u32> = BTreeMap::new();
+            // Seeded by the conversation so far: the same conversation gets the same reply.
+            let seed =
+                prompt.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, t| (h ^ u64::from(*t)).wrapping_mul(0x100_0000_01b3));
+            let mut attempt = 0u64;
             loop {
                 let logits = engine.begin(&prompt, system)?;
-                // Seeded by the conversation so far: the same conversation gets the same reply.
-                let seed = prompt
-                    .iter()
-                    .fold(0xcbf2_9ce4_8422_2325u64, |h, t| (h ^ u64::from(*t)).wrapping_mul(0x100_0000_01b3));
-                let mut writer = decode::Writer::new(
-                    &mut engine,
-                    logits,
-                    budget.saturating_sub(written),
-                    temperature,
-                    seed ^ tools.len() as u64,
-                );
+                let left = budget.saturating_sub(written);
+                let mut writer = decode::Writer::new(&mut engine, logits, left, temperature, seed ^ attempt);
                 let (name, arguments) = writer.tool_call(&tools)?;
                 written += writer.written();
-                // A small model's likeliest call is often the one it just made. That call would
-                // be refused by the agent's guards, so the model decodes again without that tool.
-                if tools.len() > 1 && pointless.contains(&(name.clone(), canonical(&arguments))) {
-                    tools.retain(|t| t.name != name);
+                attempt += 1;
+                // A small model's likeliest call is often one it just made or one that failed;
+                // the agent's guards would refuse it. The model draws again (at a temperature,
+                // the same tool may come with other values), then without that tool.
+                if attempt < MAX_DRAWS && pointless.contains(&(name.clone(), canonical(&arguments))) {
+                    let drawn = draws.entry(name.clone()).or_default();
+                    *drawn += 1;
+                    if (temperature.is_none() || *drawn >= 2) && tools.len() > 1 {
+                        tools.retain(|t| t.name != name);
+                    }
                     continue;
                 }
                 return Ok::<_, String>((prompt.len(), written, name, arguments));
@@ -268,26 +275,26 @@ impl Brain for LocalModel {
     }
 }
 
-/// Calls not worth making again: the last one made, and any that failed (tools answer the same
-/// call the same way).
+/// Calls not worth making again: the last few made (the agent's guards end a session that
+/// repeats itself or cycles), and any that failed (tools answer the same call the same way).
 fn pointless_calls(conversation: &Conversation) -> Vec<(String, String)> {
     let mut calls: BTreeMap<&str, (String, String)> = BTreeMap::new();
     let mut pointless = Vec::new();
-    let mut last = None;
+    let mut recent = Vec::new();
     for message in &conversation.messages {
         match message {
             Message::Assistant { tool_calls, .. } => {
                 for call in tool_calls {
                     let key = (call.name.clone(), canonical(&call.arguments));
                     calls.insert(&call.id, key.clone());
-                    last = Some(key);
+                    recent.push(key);
                 }
             }
             Message::Tool { call_id, is_error: true, .. } => pointless.extend(calls.get(call_id.as_str()).cloned()),
             Message::Tool { .. } | Message::User { .. } => {}
         }
     }
-    pointless.extend(last);
+    pointless.extend(recent.into_iter().rev().take(RECENT_CALLS));
     pointless
 }
 
