@@ -131,7 +131,7 @@ impl BrainSpec {
     /// `self`'s fields where set, else `base`'s. Naming another provider starts afresh: the
     /// base's model, URL, key and prices belong to its own provider.
     pub fn over(&self, base: &BrainSpec) -> BrainSpec {
-        if self.provider.is_some() && self.provider != base.provider {
+        if self.provider.is_some() && base.provider.is_some() && self.provider != base.provider {
             let limits = BrainSpec {
                 provider: self.provider,
                 max_turns: base.max_turns,
@@ -154,7 +154,7 @@ impl BrainSpec {
     }
 
     /// Why this brain cannot be used, if it cannot, and at which key. One that names no provider
-    /// and no model, only limits, is fine: the model comes from the session (`--brain`).
+    /// is fine: the provider and model come from the session (`--brain`).
     pub fn problem(&self) -> Option<(&'static str, String)> {
         if let Some(p) = &self.price
             && !(p.input_per_mtok >= 0.0
@@ -166,28 +166,6 @@ impl BrainSpec {
         }
         if self.max_turns == Some(0) || self.max_tokens == Some(0) {
             return Some(("max_turns", "a proposal needs at least one turn and some tokens".into()));
-        }
-        let Some(provider) = self.provider else {
-            if self.model.is_none() && self.base_url.is_none() && self.api_key_env.is_none() {
-                return None;
-            }
-            return Some((
-                "provider",
-                "name the provider: \"openai\" (or a compatible server), \"anthropic\" or \"local\"".into(),
-            ));
-        };
-        if provider == Provider::Local {
-            if self.base_url.is_some() {
-                return Some(("base_url", "a local model runs in-process: it has no URL".into()));
-            }
-            if self.api_key_env.is_some() {
-                return Some(("api_key_env", "a local model needs no key".into()));
-            }
-            if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
-                return Some(("model", "name the GGUF file, or leave `model` out for the default model".into()));
-            }
-        } else if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
-            return Some(("model", format!("name the {} model the specialist talks to", provider.as_str())));
         }
         if let Some(var) = &self.api_key_env {
             let valid = var.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
@@ -204,6 +182,21 @@ impl BrainSpec {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Some(("base_url", format!("`{url}` is not an http:// or https:// URL")));
+        }
+        // Without a provider the rest comes from the session (`--brain`).
+        let provider = self.provider?;
+        if provider == Provider::Local {
+            if self.base_url.is_some() {
+                return Some(("base_url", "a local model runs in-process: it has no URL".into()));
+            }
+            if self.api_key_env.is_some() {
+                return Some(("api_key_env", "a local model needs no key".into()));
+            }
+            if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                return Some(("model", "name the GGUF file, or leave `model` out for the default model".into()));
+            }
+        } else if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+            return Some(("model", format!("name the {} model the specialist talks to", provider.as_str())));
         }
         None
     }

@@ -318,14 +318,14 @@ impl Session {
         if specialists.is_empty() {
             return Err(StudyError::Brain {
                 specialist: sitting_out.join(", "),
-                reason: "no model is configured for the agents: give --brain (e.g. --brain local) or add a [brain] \
-                         section to postdoc.toml"
+                reason: "no model provider is named for the agents: give --brain (e.g. --brain local) or add a \
+                         [brain] section to postdoc.toml"
                     .into(),
             });
         }
         if !sitting_out.is_empty() {
             reporter.report(Progress::Note(format!(
-                "{} sit{} out: no model is configured (give --brain, e.g. --brain local)",
+                "{} sit{} out: no model provider is named (give --brain, e.g. --brain local)",
                 sitting_out.join(", "),
                 if sitting_out.len() == 1 { "s" } else { "" }
             )));

@@ -303,4 +303,13 @@ brain = { provider = "local" }
     assert!(err(&with("base_url = \"http://x\"")).contains("brain.base_url: a local model runs in-process"));
     assert!(err(&with("api_key_env = \"KEY\"")).contains("brain.api_key_env: a local model needs no key"));
     assert!(err(&with("model = \" \"")).contains("brain.model: name the GGUF file"));
+
+    // The provider may come from --brain; what the manifest does say is still checked.
+    let later = local.replace("provider = \"local\"", "api_key_env = \"TEAM_KEY\"");
+    let m = Manifest::parse(&(GOOD.to_string() + &later), "p").unwrap();
+    let brain = m.specialist("coder").unwrap().brain.clone().unwrap();
+    assert_eq!((brain.provider, brain.api_key_env.as_deref()), (None, Some("TEAM_KEY")));
+    assert!(err(&later.replace("TEAM_KEY", "sk-123")).contains("brain.api_key_env: must name an environment variable"));
+    let given = BrainSpec { provider: Some(Provider::Openai), model: Some("m".into()), ..BrainSpec::default() };
+    assert_eq!(given.over(&brain).api_key_env.as_deref(), Some("TEAM_KEY"), "a provider named later keeps the key");
 }
