@@ -50,6 +50,11 @@ fn a_study_on_the_example_through_every_command() {
         .success()
         .stdout(predicate::str::contains("## Notes from the researcher (follow them)\n- Keep epochs under 8."));
     postdoc(dir.path())
+        .args(["run", "--max-trials", "4", "--brain", "local"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("--brain is not used: postdoc.toml declares no agent specialist"));
+    postdoc(dir.path())
         .args(["run", "--brain", "gpt-4o"])
         .assert()
         .failure()

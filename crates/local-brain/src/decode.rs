@@ -1,6 +1,7 @@
 //! Constrained decoding of one tool call. postdoc writes the JSON's structure; at each value the
-//! model picks, greedily, the likeliest token the value's type allows: a tool name or an
-//! enumerated value (prefix by prefix), digits for a number, text without quotes for a string.
+//! model picks a token the value's type allows (the likeliest, or one drawn at a temperature): a
+//! tool name, an optional argument or an enumerated value (prefix by prefix), digits for a
+//! number, text without quotes for a string.
 
 use crate::Engine;
 use postdoc_brain::ToolSpec;

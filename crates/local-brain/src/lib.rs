@@ -304,3 +304,47 @@ fn canonical(arguments: &str) -> String {
         .map(|v| v.to_string())
         .unwrap_or_else(|_| arguments.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str, name: &str, arguments: &str) -> Message {
+        Message::Assistant {
+            text: String::new(),
+            tool_calls: vec![ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }],
+        }
+    }
+
+    fn result(id: &str, is_error: bool) -> Message {
+        Message::Tool { call_id: id.into(), content: "…".into(), is_error }
+    }
+
+    #[test]
+    fn the_last_calls_and_the_failed_ones_are_not_worth_making_again() {
+        let conversation = Conversation {
+            system: String::new(),
+            messages: vec![
+                Message::User { text: "the lineage".into() },
+                call("1", "read_file", r#"{"path": "a.py"}"#),
+                result("1", true),
+                call("2", "list_files", "{}"),
+                result("2", false),
+                call("3", "set_knob", r#"{"name":"lr","value":0.1}"#),
+                result("3", false),
+                call("4", "preflight", "{}"),
+                result("4", false),
+                call("5", "grep", r#"{"pattern":"x"}"#),
+                result("5", false),
+            ],
+            tools: Vec::new(),
+        };
+        let pointless = pointless_calls(&conversation);
+        let has = |name: &str, args: &str| pointless.contains(&(name.to_string(), canonical(args)));
+        assert!(has("read_file", r#"{"path":"a.py"}"#), "it failed: {pointless:?}");
+        assert!(has("set_knob", r#"{"value": 0.1, "name": "lr"}"#), "one of the last three, however spaced");
+        assert!(has("preflight", "{}") && has("grep", r#"{"pattern":"x"}"#));
+        assert!(!has("list_files", "{}"), "four calls back and it worked: {pointless:?}");
+        assert!(!has("set_knob", r#"{"name":"lr","value":0.2}"#));
+    }
+}

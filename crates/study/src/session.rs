@@ -323,6 +323,11 @@ impl Session {
                     .into(),
             });
         }
+        if options.brain.is_some() && !manifest.specialists.iter().any(|s| s.strategy == Strategy::Agent) {
+            reporter.report(Progress::Note(
+                "--brain is not used: postdoc.toml declares no agent specialist (strategy = \"agent\")".into(),
+            ));
+        }
         if !sitting_out.is_empty() {
             reporter.report(Progress::Note(format!(
                 "{} sit{} out: no model provider is named (give --brain, e.g. --brain local)",
