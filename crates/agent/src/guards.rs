@@ -47,22 +47,13 @@ impl Repetition {
     }
 }
 
-/// A call's arguments in a form where key order and spacing do not matter.
-pub(crate) fn canonical(arguments: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(arguments) {
-        // serde_json's maps are sorted by key, so printing is canonical.
-        Ok(v) => v.to_string(),
-        Err(_) => arguments.trim().to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn run(calls: &[(&str, &str)]) -> Vec<Verdict> {
         let mut g = Repetition::default();
-        calls.iter().map(|(t, a)| g.observe(t, &canonical(a))).collect()
+        calls.iter().map(|(t, a)| g.observe(t, &postdoc_brain::canonical_arguments(a))).collect()
     }
 
     #[test]

@@ -19,6 +19,7 @@ use postdoc_brain::anthropic::Anthropic;
 use postdoc_brain::openai::OpenAiCompatible;
 use postdoc_brain::{
     ApiKey, Brain, BrainError, Conversation, Endpoint, Message, ReplyOptions, RetryPolicy, Retrying, ToolChoice,
+    canonical_arguments,
 };
 use postdoc_core::manifest::{BrainSpec, Provider};
 use postdoc_core::transcript::EntryKind;
@@ -83,11 +84,13 @@ impl Specialist for Agent {
             return Err(ProposeError::Unavailable("an agent needs a workbench to draft its change in".into()));
         };
         // A guided model may only name files that exist: small models make paths up.
-        let files = match self.settings.guided {
-            true => Some(bench.list_files().await.map_err(|e| ProposeError::Unavailable(e.to_string()))?),
+        let files: Option<Vec<String>> = match self.settings.guided {
+            true => {
+                let listed = bench.list_files().await.map_err(|e| ProposeError::Unavailable(e.to_string()))?;
+                Some(listed.into_iter().map(|(path, _)| path).collect())
+            }
             false => None,
         };
-        let files: Option<Vec<String>> = files.map(|f| f.into_iter().map(|(path, _)| path).collect());
         let system = self.brief.system_prompt(self.settings.max_turns);
         let first = self.brief.first_message(request.view, bench.parent(), request.best_knobs);
         let mut session = Session {
@@ -238,7 +241,7 @@ impl Session<'_> {
                     }
                 };
                 if ended.is_none() {
-                    match repetition.observe(&call.name, &guards::canonical(&call.arguments)) {
+                    match repetition.observe(&call.name, &canonical_arguments(&call.arguments)) {
                         guards::Verdict::Fine => {}
                         guards::Verdict::Warn(w) => {
                             self.transcript.push(EntryKind::Guard, None, w.clone(), false);

@@ -40,6 +40,16 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+/// A call's arguments in a form where key order and spacing do not matter, so two calls can be
+/// compared by what they ask.
+pub fn canonical_arguments(arguments: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        // serde_json's maps are sorted by key, so printing is canonical.
+        Ok(v) => v.to_string(),
+        Err(_) => arguments.trim().to_string(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum Message {

@@ -205,17 +205,7 @@ impl<'e> Writer<'e> {
     /// temperature from the likeliest few.
     fn pick(&mut self, ok: impl Fn(&[u8]) -> bool) -> Option<u32> {
         let Some(temperature) = self.temperature else { return self.best(ok) };
-        let mut order: Vec<u32> = (0..self.logits.len() as u32).collect();
-        order.sort_unstable_by(|a, b| self.logits[*b as usize].total_cmp(&self.logits[*a as usize]));
-        let vocab = &self.engine.vocab;
-        let allowed: Vec<u32> = order
-            .into_iter()
-            .filter(|&t| {
-                let t = t as usize;
-                t < vocab.bytes.len() && !vocab.control[t] && !vocab.bytes[t].is_empty() && ok(&vocab.bytes[t])
-            })
-            .take(SAMPLED_FROM)
-            .collect();
+        let allowed: Vec<u32> = self.ranked(ok).take(SAMPLED_FROM).collect();
         let top = self.logits[*allowed.first()? as usize];
         let weights: Vec<f64> = allowed
             .iter()
@@ -236,12 +226,17 @@ impl<'e> Writer<'e> {
         allowed.last().copied()
     }
 
-    /// The likeliest token whose bytes `ok` accepts; never a control token.
+    /// The likeliest token whose bytes `ok` accepts.
     fn best(&self, ok: impl Fn(&[u8]) -> bool) -> Option<u32> {
+        self.ranked(ok).next()
+    }
+
+    /// The tokens whose bytes `ok` accepts, likeliest first; never a control token.
+    fn ranked<'a>(&'a self, ok: impl Fn(&[u8]) -> bool + 'a) -> impl Iterator<Item = u32> + 'a {
         let mut order: Vec<u32> = (0..self.logits.len() as u32).collect();
         order.sort_unstable_by(|a, b| self.logits[*b as usize].total_cmp(&self.logits[*a as usize]));
         let vocab = &self.engine.vocab;
-        order.into_iter().find(|&t| {
+        order.into_iter().filter(move |&t| {
             let t = t as usize;
             t < vocab.bytes.len() && !vocab.control[t] && !vocab.bytes[t].is_empty() && ok(&vocab.bytes[t])
         })

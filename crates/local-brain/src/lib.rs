@@ -5,7 +5,8 @@
 //! decoding is constrained to `{"name": TOOL, "arguments": {...}}` where postdoc writes the
 //! JSON's structure and the model chooses the tool, each enumerated value, and writes each
 //! number and string within what the tool's schema allows. The result always parses, and every
-//! required argument is there. Decoding is greedy, so a conversation replays the same way.
+//! required argument is there. Decoding is greedy, or drawn at a temperature from a generator
+//! seeded by the conversation, so a conversation replays the same way.
 
 mod chat;
 mod decode;
@@ -19,6 +20,7 @@ use candle_core::quantized::gguf_file;
 use candle_transformers::models::quantized_llama::ModelWeights;
 use postdoc_brain::{
     Brain, BrainError, Conversation, Message, Reply, ReplyOptions, StopReason, ToolCall, ToolChoice, ToolSpec, Usage,
+    canonical_arguments,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,10 +112,7 @@ impl Engine {
                     return Ok(saved.logits.clone());
                 }
             }
-            None => {
-                self.model.clear_kv_cache();
-                self.position = 0;
-            }
+            None => self.restart(),
         }
         if self.position < system && system < prompt.len() {
             let logits = self.feed(&prompt[self.position..system])?;
@@ -122,6 +121,12 @@ impl Engine {
         let logits = self.feed(&prompt[self.position..])?;
         self.save(prompt, logits.clone());
         Ok(logits)
+    }
+
+    /// Back to an empty context.
+    fn restart(&mut self) {
+        self.model.clear_kv_cache();
+        self.position = 0;
     }
 
     /// Keeps the current state as that after `tokens`, with at most one other state beside it:
@@ -168,7 +173,7 @@ impl Engine {
             }
             trimmed.messages.remove(1);
             // A tool result never opens the kept part: its call went with what was dropped.
-            while trimmed.messages.len() > 2 && matches!(trimmed.messages[1], postdoc_brain::Message::Tool { .. }) {
+            while trimmed.messages.len() > 2 && matches!(trimmed.messages[1], Message::Tool { .. }) {
                 trimmed.messages.remove(1);
             }
         }
@@ -190,8 +195,7 @@ impl LocalModel {
         let text = "The recipe post-trains a small language model on problems it makes itself. ".repeat(prompt / 8 + 1);
         let tokens: Vec<u32> = engine.vocab.encode(&text)?.into_iter().take(prompt).collect();
         engine.saved.clear();
-        engine.model.clear_kv_cache();
-        engine.position = 0;
+        engine.restart();
         let started = std::time::Instant::now();
         let mut logits = engine.feed(&tokens)?;
         let prefill = tokens.len() as f64 / started.elapsed().as_secs_f64();
@@ -250,7 +254,7 @@ impl Brain for LocalModel {
                 // A small model's likeliest call is often one it just made or one that failed;
                 // the agent's guards would refuse it. The model draws again (at a temperature,
                 // the same tool may come with other values), then without that tool.
-                if attempt < MAX_DRAWS && pointless.contains(&(name.clone(), canonical(&arguments))) {
+                if attempt < MAX_DRAWS && pointless.contains(&(name.clone(), canonical_arguments(&arguments))) {
                     let drawn = draws.entry(name.clone()).or_default();
                     *drawn += 1;
                     if (temperature.is_none() || *drawn >= 2) && tools.len() > 1 {
@@ -285,7 +289,7 @@ fn pointless_calls(conversation: &Conversation) -> Vec<(String, String)> {
         match message {
             Message::Assistant { tool_calls, .. } => {
                 for call in tool_calls {
-                    let key = (call.name.clone(), canonical(&call.arguments));
+                    let key = (call.name.clone(), canonical_arguments(&call.arguments));
                     calls.insert(&call.id, key.clone());
                     recent.push(key);
                 }
@@ -296,13 +300,6 @@ fn pointless_calls(conversation: &Conversation) -> Vec<(String, String)> {
     }
     pointless.extend(recent.into_iter().rev().take(RECENT_CALLS));
     pointless
-}
-
-/// Arguments compared by meaning, not by spacing.
-fn canonical(arguments: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(arguments)
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| arguments.to_string())
 }
 
 #[cfg(test)]
@@ -340,7 +337,7 @@ mod tests {
             tools: Vec::new(),
         };
         let pointless = pointless_calls(&conversation);
-        let has = |name: &str, args: &str| pointless.contains(&(name.to_string(), canonical(args)));
+        let has = |name: &str, args: &str| pointless.contains(&(name.to_string(), canonical_arguments(args)));
         assert!(has("read_file", r#"{"path":"a.py"}"#), "it failed: {pointless:?}");
         assert!(has("set_knob", r#"{"value": 0.1, "name": "lr"}"#), "one of the last three, however spaced");
         assert!(has("preflight", "{}") && has("grep", r#"{"pattern":"x"}"#));
