@@ -22,7 +22,7 @@ pub use label::{Finding, Label, Verdict, classify};
 pub use lineage::LineageView;
 pub use manifest::{Direction, Manifest, ManifestError, Objective};
 pub use noise::{Decision, Noise, Reference};
-pub use specialist::{BenchError, Observation, ProposalRequest, ProposeError, Specialist, Workbench};
+pub use specialist::{BenchError, Observation, ProposalRequest, ProposeError, Share, Specialist, Usage, Workbench};
 pub use surface::{EditViolation, PathSet};
 pub use transcript::{Price, Spend, Transcript};
 pub use trial::{

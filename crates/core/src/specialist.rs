@@ -16,6 +16,50 @@ pub struct Observation {
     /// trial has no score to trust (a failure, or a run stopped early).
     pub gain: Option<f64>,
     pub label: Label,
+    /// How close the trial came to the study's caps, where the harness measured it.
+    pub usage: Usage,
+}
+
+/// How much of the study's caps a trial used. The harness measures these on every run, not only
+/// on the ones that cross a cap, so a search can learn where the caps lie before it hits them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Artifact bytes as a share of `artifact_max_bytes`.
+    pub artifact: Option<Share>,
+    /// Seconds of one training run as a share of the run budget.
+    pub train_time: Option<Share>,
+}
+
+impl Usage {
+    /// A trial's measurements against the caps: its largest artifact against `artifact_cap`, and
+    /// its training seconds, summed over `runs` runs (a confirmed trial ran several), per run
+    /// against `run_budget`. A run killed at the budget or stopped early for being behind
+    /// (`stopped`) would have taken at least what it took.
+    pub fn measured(
+        artifact_bytes: Option<u64>,
+        artifact_cap: Option<u64>,
+        train_seconds: f64,
+        runs: u32,
+        run_budget: f64,
+        stopped: bool,
+    ) -> Usage {
+        let artifact = match (artifact_bytes, artifact_cap) {
+            (Some(bytes), Some(cap)) if cap > 0 => Some(Share { used: bytes as f64 / cap as f64, at_least: false }),
+            _ => None,
+        };
+        let train_time = (run_budget > 0.0 && train_seconds > 0.0)
+            .then(|| Share { used: train_seconds / f64::from(runs.max(1)) / run_budget, at_least: stopped });
+        Usage { artifact, train_time }
+    }
+}
+
+/// A share of a cap: 1.0 is the cap itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share {
+    pub used: f64,
+    /// The run was stopped (at the cap, or early for being behind), so it would have used at
+    /// least `used`.
+    pub at_least: bool,
 }
 
 /// What a specialist is given when asked for its next proposal.
@@ -90,4 +134,23 @@ pub trait Specialist: Send + Sync {
     fn name(&self) -> &str;
 
     async fn propose(&self, request: ProposalRequest<'_>) -> Result<Proposal, ProposeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_per_run_and_knows_what_was_cut_short() {
+        let confirmed = Usage::measured(Some(75_000), Some(150_000), 90.0, 3, 60.0, false);
+        assert_eq!(confirmed.artifact, Some(Share { used: 0.5, at_least: false }));
+        assert_eq!(confirmed.train_time, Some(Share { used: 0.5, at_least: false }));
+        // An overrun has no scored run; its one run was killed at the budget.
+        let overrun = Usage::measured(None, Some(150_000), 60.2, 0, 60.0, true);
+        assert_eq!(overrun.artifact, None);
+        let time = overrun.train_time.unwrap();
+        assert!(time.at_least && (time.used - 60.2 / 60.0).abs() < 1e-12, "{time:?}");
+        // No cap, nothing to learn about it.
+        assert_eq!(Usage::measured(Some(10), None, 0.0, 1, 60.0, false), Usage::default());
+    }
 }

@@ -5,17 +5,22 @@
 //! density over the knob space, a mixture of one kernel per trial and a uniform prior, taken
 //! jointly over all knobs (multivariate), so knobs that only work together are learned
 //! together. Candidates are drawn from the good density and the one maximising
-//! `l(x) / g(x) * (1 - p_fail(x))` is proposed, where `p_fail` comes from a kernel classifier of
-//! failed against completed trials: the search steers away from the regions that ended
-//! `size_blocked`, `train_overrun`, `gate_miss` or `crash`, and says how risky its choice is.
+//! `l(x) / g(x) * (1 - p_fail(x))` is proposed. `p_fail` combines two models: where the harness
+//! measured how much of a cap each trial used (artifact bytes, training seconds), a regression of
+//! that share on the knobs learns where the cap lies, before any trial crosses it, and lets the
+//! search go close to it but not over (the best recipes are often just under a cap); every other
+//! failure (`crash`, `gate_miss`, a cap not yet learnt) comes from a kernel classifier of failed
+//! against completed trials. The search steers away from both and says how risky its choice is.
 //!
 //! All densities live in the unit cube (each float knob scaled to [0, 1], log-floats in log
 //! space, integers as cells of equal width, choices as categories), so one bandwidth rule
 //! serves every knob.
 
 use crate::describe_change;
+use limits::Limit;
 use postdoc_core::{
-    Edit, KnobSpec, KnobValue, KnobValues, Label, Observation, Proposal, ProposalRequest, ProposeError, Specialist,
+    Edit, KnobSpec, KnobValue, KnobValues, Label, Observation, Proposal, ProposalRequest, ProposeError, Share,
+    Specialist,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -56,11 +61,8 @@ impl Tpe {
         let space = Space::new(&self.knobs);
         let points: Vec<(Vec<f64>, &Observation)> =
             history.iter().filter_map(|o| space.encode(&o.knobs).map(|p| (p, o))).collect();
-        let failed: Vec<(&[f64], Label)> =
-            points.iter().filter(|(_, o)| o.label.is_failure()).map(|(p, o)| (p.as_slice(), o.label)).collect();
-        let completed: Vec<&[f64]> =
-            points.iter().filter(|(_, o)| !o.label.is_failure()).map(|(p, _)| p.as_slice()).collect();
-        let risk = (!failed.is_empty()).then(|| Risk::new(&space, &failed, &completed));
+        let completed = points.iter().filter(|(_, o)| !o.label.is_failure()).count();
+        let risk = Risk::new(&space, &points);
 
         let mut scored: Vec<(&[f64], f64)> = points
             .iter()
@@ -69,15 +71,22 @@ impl Tpe {
             .collect();
         let startup = self.settings.startup.unwrap_or((space.dims.len() + 1).clamp(3, 10));
         let candidates = self.settings.candidates.max(1);
-        // A run stopped early counts towards the start as a scored one does (it is evidence of a
-        // region that is behind); otherwise a study that stops many runs never leaves it.
-        let observed = completed.len();
+        // Every finished trial counts towards the start: a run stopped early is evidence of a
+        // region that is behind, a failure of one not to go to. Counting only scored trials (as
+        // Optuna does) keeps a study whose runs often fail or stop sampling blindly throughout.
+        let observed = points.len();
 
         let (chosen, how) = if observed < startup || scored.is_empty() {
             let draws: Vec<Vec<f64>> = (0..candidates).map(|_| space.uniform(rng)).collect();
+            // Random, but not where trials already failed: each draw is kept with the chance it
+            // succeeds, so the start samples the box weighted by predicted success rather than
+            // settling on its safest corner (the smallest, shortest runs), which is rarely where
+            // the good recipes are.
             let best = match &risk {
-                // Random, but not where trials already failed.
-                Some(r) => pick_max(&draws, |x| -r.fail(x)),
+                Some(r) => match draws.iter().position(|x| rng.random::<f64>() >= r.fail(x)) {
+                    Some(i) => i,
+                    None => pick_max(&draws, |x| -r.fail(x)),
+                },
                 None => 0,
             };
             let how = if observed < startup {
@@ -108,7 +117,7 @@ impl Tpe {
                 let feasible = risk.as_ref().map_or(0.0, |r| (1.0 - r.fail(x)).max(1e-9).ln());
                 l.log_density(x) - g.log_density(x) + feasible
             });
-            let stopped = match observed - scored.len() {
+            let stopped = match completed - scored.len() {
                 0 => String::new(),
                 n => format!(" and {n} stopped early"),
             };
@@ -319,36 +328,41 @@ impl<'s> Parzen<'s> {
     }
 }
 
-/// The chance a point fails, from kernel classifiers of failed against completed trials (each
-/// side smoothed by the uniform prior): one over all knobs jointly, for failures that come from
-/// knobs together, and one per knob, because a cap is often crossed by one knob whatever the
-/// others are (too wide a model is too big at any learning rate), which a joint kernel, diluted
-/// over the other knobs, learns slowly. The risk is the largest of them.
-struct Risk<'s> {
+/// The chance a point fails, from kernel classifiers of failed against completed trials: one over
+/// all knobs jointly, for failures that come from knobs together, and one per knob, because a cap
+/// is often crossed by one knob whatever the others are (too wide a model is too big at any
+/// learning rate), which a joint kernel, diluted over the other knobs, learns slowly. The risk is
+/// the largest of them. Each estimate is shrunk towards the study's overall failure rate by one
+/// trial's worth of evidence, so that where trials are few it says "as risky as anywhere" rather
+/// than "even odds", and the largest of many per-knob estimates is not inflated by noise alone.
+struct Classifier<'s> {
     failed: Parzen<'s>,
     labels: Vec<Label>,
     completed: Parzen<'s>,
     /// Kernel width of the one-knob classifiers.
     sigma1: f64,
+    /// The overall failure rate, smoothed.
+    base: f64,
 }
 
-impl<'s> Risk<'s> {
-    fn new(space: &'s Space, failed: &[(&[f64], Label)], completed: &[&[f64]]) -> Risk<'s> {
+impl<'s> Classifier<'s> {
+    fn new(space: &'s Space, failed: &[(&[f64], Label)], completed: &[&[f64]]) -> Classifier<'s> {
         // One bandwidth for both sides, from all the trials, so that their masses compare.
         let n = failed.len() + completed.len();
         let sigma = bandwidth(n, space.dims.len());
         let points: Vec<&[f64]> = failed.iter().map(|(p, _)| *p).collect();
-        Risk {
+        Classifier {
             failed: Parzen::with_bandwidth(space, &points, sigma),
             labels: failed.iter().map(|(_, l)| *l).collect(),
             completed: Parzen::with_bandwidth(space, completed, sigma),
             sigma1: (0.15 * (n.max(1) as f64).powf(-0.2)).clamp(0.02, 0.3),
+            base: (failed.len() as f64 + 0.5) / (n as f64 + 1.0),
         }
     }
 
-    /// Sum of kernels over a side's trials plus one prior unit, as a log.
+    /// Sum of kernels over a side's trials, as a log.
     fn log_mass(p: &Parzen<'_>, x: &[f64]) -> f64 {
-        let terms: Vec<f64> = p.centers.iter().map(|c| p.log_kernel(x, c)).chain([0.0]).collect();
+        let terms: Vec<f64> = p.centers.iter().map(|c| p.log_kernel(x, c)).collect();
         log_sum_exp(&terms)
     }
 
@@ -365,28 +379,88 @@ impl<'s> Risk<'s> {
                 }
             }
         };
-        let terms: Vec<f64> = p.centers.iter().map(|c| kernel(c)).chain([0.0]).collect();
+        let terms: Vec<f64> = p.centers.iter().map(|c| kernel(c)).collect();
         log_sum_exp(&terms)
     }
 
+    /// `(F + base) / (F + C + 1)` for the failed and completed masses `F` and `C`, given as logs.
+    fn shrunk(&self, log_f: f64, log_c: f64) -> f64 {
+        let m = log_f.max(log_c).max(0.0);
+        let (f, c, one) = ((log_f - m).exp(), (log_c - m).exp(), (-m).exp());
+        (f + self.base * one) / (f + c + one)
+    }
+
     fn fail(&self, x: &[f64]) -> f64 {
-        let odds = |f: f64, c: f64| 1.0 / (1.0 + (c - f).exp());
-        let joint = odds(Self::log_mass(&self.failed, x), Self::log_mass(&self.completed, x));
+        let joint = self.shrunk(Self::log_mass(&self.failed, x), Self::log_mass(&self.completed, x));
         (0..x.len())
-            .map(|d| odds(self.log_mass_along(&self.failed, d, x), self.log_mass_along(&self.completed, d, x)))
+            .map(|d| self.shrunk(self.log_mass_along(&self.failed, d, x), self.log_mass_along(&self.completed, d, x)))
             .fold(joint, f64::max)
     }
 
-    /// "predicted failure risk 8%, mostly size_blocked".
-    fn describe(&self, x: &[f64]) -> String {
-        let p = self.fail(x);
+    /// The label the failures nearest `x` mostly had.
+    fn likeliest(&self, x: &[f64]) -> Option<Label> {
         let mut weight: BTreeMap<Label, f64> = BTreeMap::new();
         for (c, label) in self.failed.centers.iter().zip(&self.labels) {
             *weight.entry(*label).or_default() += self.failed.log_kernel(x, c).exp();
         }
-        let top = weight.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(l, _)| *l);
+        weight.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(l, _)| l)
+    }
+}
+
+/// The chance a candidate fails: from the learned caps (size, time) where the trials measured
+/// them, and from the classifier for every other failure, taken as independent.
+struct Risk<'s> {
+    space: &'s Space,
+    limits: Vec<Limit>,
+    classifier: Option<Classifier<'s>>,
+}
+
+impl<'s> Risk<'s> {
+    /// `None` while nothing is known that could make one candidate riskier than another.
+    fn new(space: &'s Space, points: &[(Vec<f64>, &Observation)]) -> Option<Risk<'s>> {
+        let shares = |share: fn(&Observation) -> Option<Share>| -> Vec<(&[f64], Share)> {
+            points.iter().filter_map(|(p, o)| Some((p.as_slice(), share(o)?))).collect()
+        };
+        let limits: Vec<Limit> = [
+            Limit::fit(space, Label::SizeBlocked, &shares(|o| o.usage.artifact)),
+            Limit::fit(space, Label::TrainOverrun, &shares(|o| o.usage.train_time)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // A failure a learned cap explains is left to it: the classifier learns the rest.
+        let explained = |l: Label| limits.iter().any(|m| m.label == l);
+        let failed: Vec<(&[f64], Label)> = points
+            .iter()
+            .filter(|(_, o)| o.label.is_failure() && !explained(o.label))
+            .map(|(p, o)| (p.as_slice(), o.label))
+            .collect();
+        let completed: Vec<&[f64]> =
+            points.iter().filter(|(_, o)| !o.label.is_failure()).map(|(p, _)| p.as_slice()).collect();
+        let classifier = (!failed.is_empty()).then(|| Classifier::new(space, &failed, &completed));
+        (classifier.is_some() || !limits.is_empty()).then_some(Risk { space, limits, classifier })
+    }
+
+    fn fail(&self, x: &[f64]) -> f64 {
+        let other = self.classifier.as_ref().map_or(0.0, |c| c.fail(x));
+        let within = self.limits.iter().map(|l| 1.0 - l.predict(self.space, x).1).product::<f64>();
+        1.0 - (1.0 - other) * within
+    }
+
+    /// "predicted failure risk 8%, mostly size_blocked (artifact at 93% of the cap)".
+    fn describe(&self, x: &[f64]) -> String {
+        let p = self.fail(x);
+        let mut top: Option<(f64, String)> =
+            self.classifier.as_ref().and_then(|c| Some((c.fail(x), c.likeliest(x)?.to_string())));
+        for limit in &self.limits {
+            let (share, p_over) = limit.predict(self.space, x);
+            if top.as_ref().is_none_or(|(q, _)| p_over > *q) {
+                let what = if limit.label == Label::SizeBlocked { "artifact" } else { "training time" };
+                top = Some((p_over, format!("{} ({what} at {:.0}% of the cap)", limit.label, 100.0 * share)));
+            }
+        }
         match top {
-            Some(label) if p >= 0.05 => format!("predicted failure risk {:.0}%, mostly {label}", 100.0 * p),
+            Some((_, why)) if p >= 0.05 => format!("predicted failure risk {:.0}%, mostly {why}", 100.0 * p),
             _ => format!("predicted failure risk {:.0}%", 100.0 * p),
         }
     }
@@ -424,5 +498,6 @@ fn normal_cdf(z: f64) -> f64 {
     0.5 * (1.0 + statrs::function::erf::erf(z / std::f64::consts::SQRT_2))
 }
 
+mod limits;
 #[cfg(test)]
 mod tests;

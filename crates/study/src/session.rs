@@ -14,7 +14,7 @@ use postdoc_core::lineage::baseline;
 use postdoc_core::manifest::{BrainSpec, Provider, Strategy};
 use postdoc_core::{
     BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, Observation, PathSet, Proposal,
-    ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
+    ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Usage, Verdict, classify,
 };
 use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
@@ -662,12 +662,22 @@ impl Session {
         best: &TrialRecord,
         best_knobs: &KnobValues,
     ) -> Result<Vec<Observation>, StudyError> {
-        let direction = self.ctx.recipe.manifest.study.objective.direction;
+        let manifest = &self.ctx.recipe.manifest;
+        let direction = manifest.study.objective.direction;
         let trials = self.ctx.store.specialist_history(self.ctx.study.id, specialist, HISTORY).await?;
         let observe = |knobs: KnobValues, t: &TrialRecord| {
             let label = t.label.unwrap_or(Label::Discard);
             let gain = if label.is_failure() { None } else { t.score.map(|s| direction.gain(s)) };
-            Observation { knobs, gain, label }
+            let stopped = label == Label::TrainOverrun || (!label.is_failure() && gain.is_none());
+            let usage = Usage::measured(
+                t.artifact_bytes,
+                manifest.evaluate.artifact_max_bytes.map(|b| b.0),
+                t.train_seconds,
+                t.runs,
+                manifest.run.budget.seconds.0,
+                stopped,
+            );
+            Observation { knobs, gain, label, usage }
         };
         let mut history = Vec::with_capacity(trials.len() + 1);
         if !best_knobs.is_empty() && !trials.iter().any(|t| t.number == best.number) {

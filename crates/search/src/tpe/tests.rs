@@ -1,5 +1,6 @@
 use super::*;
 use crate::{RandomSearch, sample};
+use postdoc_core::Usage;
 use proptest::prelude::*;
 
 fn knobs() -> BTreeMap<String, KnobSpec> {
@@ -36,7 +37,9 @@ fn recipe(v: &KnobValues) -> Observation {
         let bonus = if v["act"] == KnobValue::Text("gelu".into()) { 0.3 } else { 0.0 };
         -((lr.log10() + 2.0).powi(2) + ((width - 54.0) / 20.0).powi(2)) + bonus
     });
-    Observation { knobs: v.clone(), gain, label }
+    // The artifact grows with the width; the harness measures it on every run.
+    let usage = Usage { artifact: Some(Share { used: width / 56.5, at_least: false }), train_time: None };
+    Observation { knobs: v.clone(), gain, label, usage }
 }
 
 /// `trials` proposals in a row, each seeing all the earlier outcomes.
@@ -52,6 +55,19 @@ fn study(propose: impl Fn(&[Observation], u64) -> KnobValues, trials: usize, see
 fn tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
     study(|h, s| tpe.suggest(h, &mut ChaCha8Rng::seed_from_u64(s)).0, trials, seed)
+}
+
+/// The same study with the harness's measurements hidden: only labels and scores to learn from.
+fn blind_tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
+    let tpe = Tpe::new("s", knobs(), TpeSettings::default());
+    let mut history: Vec<Observation> = Vec::new();
+    for i in 0..trials {
+        let blind: Vec<Observation> =
+            history.iter().map(|o| Observation { usage: Usage::default(), ..o.clone() }).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(i as u64));
+        history.push(recipe(&tpe.suggest(&blind, &mut rng).0));
+    }
+    history
 }
 
 fn random_study(trials: usize, seed: u64) -> Vec<Observation> {
@@ -101,10 +117,24 @@ fn learns_from_failures_and_wastes_far_fewer_trials() {
 }
 
 #[test]
+fn measured_sizes_teach_the_cap_before_it_is_crossed() {
+    let size_blocked = |h: Vec<Observation>| h.iter().filter(|o| o.label == Label::SizeBlocked).count();
+    let seeds = 0..9u64;
+    let measured: usize = seeds.clone().map(|s| size_blocked(tpe_study(40, s))).sum();
+    let blind: usize = seeds.clone().map(|s| size_blocked(blind_tpe_study(40, s))).sum();
+    eprintln!("size_blocked in 9 studies of 40: with the sizes {measured}, from labels alone {blind}");
+    assert!(2 * measured <= blind, "with the sizes {measured}, from labels alone {blind}");
+    // And it does not buy safety by staying small: its best is no worse.
+    let best_of =
+        |study: fn(usize, u64) -> Vec<Observation>| median(seeds.clone().map(|s| best(&study(40, s))).collect());
+    let (m, b) = (best_of(tpe_study), best_of(blind_tpe_study));
+    assert!(m >= b - 0.05, "median best with the sizes {m:.3}, from labels alone {b:.3}");
+}
+
+#[test]
 fn says_how_risky_its_choice_is_once_trials_have_failed() {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
-    let history = tpe_study(12, 3);
-    assert!(failures(&history) > 0, "the fixture needs a failure");
+    let history = (0..20).map(|s| tpe_study(12, s)).find(|h| failures(h) > 0).expect("the fixture needs a failure");
     let (_, note) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.contains("predicted failure risk"), "{note}");
     let (_, first) = tpe.suggest(&[], &mut ChaCha8Rng::seed_from_u64(1));
@@ -119,6 +149,7 @@ fn runs_stopped_early_count_towards_the_start() {
         knobs: knobs().iter().map(|(k, spec)| (k.clone(), sample(spec, rng))).collect(),
         gain: None,
         label: Label::Discard,
+        usage: Usage::default(),
     };
     let mut history: Vec<Observation> = (0..4).map(|_| stopped(&mut rng)).collect();
     // Four trials, the start's worth, but nothing to model the good region on yet.
@@ -168,6 +199,10 @@ proptest! {
                 ]),
                 gain: (!failed).then_some(*g),
                 label: if *failed { Label::TrainOverrun } else { Label::Discard },
+                usage: Usage {
+                    artifact: None,
+                    train_time: Some(Share { used: (*lr).abs() + 0.01, at_least: *failed }),
+                },
             })
             .collect();
         let tpe = Tpe::new("s", specs.clone(), TpeSettings::default());
