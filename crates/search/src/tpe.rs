@@ -82,10 +82,11 @@ impl Tpe {
             // succeeds, so the start samples the box weighted by predicted success rather than
             // settling on its safest corner (the smallest, shortest runs), which is rarely where
             // the good recipes are.
+            let fails = chances_of_failure(risk.as_ref(), &draws);
             let best = match &risk {
-                Some(r) => match draws.iter().position(|x| rng.random::<f64>() >= r.fail(x)) {
+                Some(_) => match fails.iter().position(|p| rng.random::<f64>() >= *p) {
                     Some(i) => i,
-                    None => pick_max(&draws, |x| -r.fail(x)),
+                    None => index_of_max(fails.iter().map(|p| -p)),
                 },
                 None => 0,
             };
@@ -108,15 +109,14 @@ impl Tpe {
             let g = Parzen::new(&space, &bad);
             let draws: Vec<Vec<f64>> = (0..candidates).map(|_| l.sample(rng)).collect();
             // Candidates more likely to fail than not are passed over while any other remains.
-            let risky = |x: &[f64]| risk.as_ref().is_some_and(|r| r.fail(x) > 0.5);
-            let any_safe = draws.iter().any(|x| !risky(x));
-            let best = pick_max(&draws, |x| {
-                if any_safe && risky(x) {
+            let fails = chances_of_failure(risk.as_ref(), &draws);
+            let any_safe = fails.iter().any(|p| *p <= 0.5);
+            let best = index_of_max(draws.iter().zip(&fails).map(|(x, p)| {
+                if any_safe && *p > 0.5 {
                     return f64::NEG_INFINITY;
                 }
-                let feasible = risk.as_ref().map_or(0.0, |r| (1.0 - r.fail(x)).max(1e-9).ln());
-                l.log_density(x) - g.log_density(x) + feasible
-            });
+                l.log_density(x) - g.log_density(x) + (1.0 - p).max(1e-9).ln()
+            }));
             let stopped = match completed - scored.len() {
                 0 => String::new(),
                 n => format!(" and {n} stopped early"),
@@ -150,11 +150,15 @@ impl Specialist for Tpe {
     }
 }
 
-/// Index of the draw with the largest `score` (the first on ties).
-fn pick_max(draws: &[Vec<f64>], score: impl Fn(&[f64]) -> f64) -> usize {
+/// Each draw's chance of failing (none without a risk model), computed once per proposal.
+fn chances_of_failure(risk: Option<&Risk<'_>>, draws: &[Vec<f64>]) -> Vec<f64> {
+    draws.iter().map(|x| risk.map_or(0.0, |r| r.fail(x))).collect()
+}
+
+/// Index of the largest score (the first on ties; 0 when none is above minus infinity).
+fn index_of_max(scores: impl Iterator<Item = f64>) -> usize {
     let mut best = (0, f64::NEG_INFINITY);
-    for (i, x) in draws.iter().enumerate() {
-        let s = score(x);
+    for (i, s) in scores.enumerate() {
         if s > best.1 {
             best = (i, s);
         }
