@@ -26,5 +26,6 @@ pub use specialist::{BenchError, Observation, ProposalRequest, ProposeError, Sha
 pub use surface::{EditViolation, PathSet};
 pub use transcript::{Price, Spend, Transcript};
 pub use trial::{
-    BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialRecord, TrialStatus,
+    BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialNode, TrialRecord,
+    TrialStatus,
 };

@@ -165,6 +165,34 @@ impl TrialRecord {
     }
 }
 
+/// A trial as one node of the lineage tree and one point of the progress curves: what it is,
+/// how it ended, what it cost; no diff, logs or runs, so a whole study's worth stays small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialNode {
+    pub number: TrialNo,
+    pub parent: Option<TrialNo>,
+    pub retry_of: Option<TrialNo>,
+    pub specialist: String,
+    /// The start of the hypothesis, for a tooltip.
+    pub hypothesis: String,
+    pub status: TrialStatus,
+    pub label: Option<Label>,
+    pub score: Option<f64>,
+    pub compute_seconds: f64,
+    pub finished_ms: Option<i64>,
+}
+
+impl TrialNode {
+    pub fn is_baseline(&self) -> bool {
+        self.specialist == BASELINE_SPECIALIST
+    }
+
+    /// Counts against the study's trial budget, as [`TrialRecord::is_counted`].
+    pub fn is_counted(&self) -> bool {
+        !self.is_baseline() && self.label != Some(Label::HarnessAbort)
+    }
+}
+
 /// Why a run of a trial's recipe happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

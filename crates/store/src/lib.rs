@@ -9,7 +9,7 @@ mod rows;
 #[doc(hidden)]
 pub mod testing;
 
-use postdoc_core::{MetricPoint, Proposal, RunRecord, TrialNo, TrialRecord, Verdict};
+use postdoc_core::{MetricPoint, Proposal, RunRecord, TrialNo, TrialNode, TrialRecord, Verdict};
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -555,6 +555,32 @@ impl Store {
         rows.iter().map(rows::trial).collect()
     }
 
+    /// Every trial of the study as a node of its lineage tree, in number order: the columns a
+    /// tree and its curves need and the first 120 characters of the hypothesis, nothing more.
+    pub async fn trial_nodes(&self, study: i64) -> Result<Vec<TrialNode>> {
+        let rows = sqlx::query(
+            "SELECT number, parent, retry_of, specialist, substr(hypothesis, 1, 120) AS hypothesis, status, label,
+                    score, train_seconds + eval_seconds AS compute_seconds, finished_ms
+             FROM trials WHERE study_id = $1 ORDER BY number",
+        )
+        .bind(study)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list trial nodes"))?;
+        rows.iter().map(rows::node).collect()
+    }
+
+    /// The id of the study's latest event (0 before any): it grows with every change, so a
+    /// watcher polls this one number to learn that something happened.
+    pub async fn last_event_id(&self, study: i64) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events WHERE study_id = $1")
+            .bind(study)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("last event id"))?;
+        row.try_get(0).map_err(q("last event id"))
+    }
+
     /// Figures over all of a study's trials, computed in the database so a long study costs a
     /// scheduling pass no more than a short one.
     pub async fn tally(&self, study: i64) -> Result<Tally> {
@@ -830,6 +856,17 @@ impl Store {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(q("select trials"))?;
         rows.iter().map(rows::trial).collect()
+    }
+
+    /// The latest `limit` trials labelled `label`, newest first: examples of one kind of outcome.
+    pub async fn latest_with_label(
+        &self,
+        study: i64,
+        label: postdoc_core::Label,
+        limit: usize,
+    ) -> Result<Vec<TrialRecord>> {
+        let condition = format!("label = $2 ORDER BY number DESC LIMIT {limit}");
+        self.trials_where(study, &condition, Some(label.as_str())).await
     }
 
     /// The trials labelled `keep` (the baseline among them): what candidates are judged against.

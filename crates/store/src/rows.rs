@@ -2,7 +2,7 @@
 //! as text, times as epoch milliseconds), which is what lets one set of queries serve both.
 
 use crate::{Result, StoreError};
-use postdoc_core::{Edit, Label, MetricPoint, RunPurpose, RunRecord, TrialRecord, TrialStatus};
+use postdoc_core::{Edit, Label, MetricPoint, RunPurpose, RunRecord, TrialNode, TrialRecord, TrialStatus};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -84,8 +84,6 @@ pub(crate) fn event(r: &AnyRow) -> Result<EventRecord> {
 }
 
 pub(crate) fn trial(r: &AnyRow) -> Result<TrialRecord> {
-    let status: String = get(r, "status")?;
-    let label: Option<String> = get(r, "label")?;
     let edit: String = get(r, "edit")?;
     let scores: String = get(r, "scores")?;
     let run_scores: String = get(r, "run_scores")?;
@@ -97,13 +95,10 @@ pub(crate) fn trial(r: &AnyRow) -> Result<TrialRecord> {
         hypothesis: get(r, "hypothesis")?,
         expected_delta: get(r, "expected_delta")?,
         edit: json::<Edit>(&edit, "trial edit")?,
-        status: TrialStatus::parse(&status)
-            .ok_or(StoreError::Corrupt { what: "trial status", detail: status.clone() })?,
+        status: status(r)?,
         commit: get(r, "commit_sha")?,
         patch: get(r, "patch")?,
-        label: label
-            .map(|l| l.parse::<Label>().map_err(|detail| StoreError::Corrupt { what: "trial label", detail }))
-            .transpose()?,
+        label: label(r)?,
         reason: get(r, "reason")?,
         score: get(r, "score")?,
         scores: json(&scores, "trial scores")?,
@@ -116,6 +111,31 @@ pub(crate) fn trial(r: &AnyRow) -> Result<TrialRecord> {
         log_excerpt: get(r, "log_excerpt")?,
         created_ms: get(r, "created_ms")?,
         started_ms: get(r, "started_ms")?,
+        finished_ms: get(r, "finished_ms")?,
+    })
+}
+
+fn status(r: &AnyRow) -> Result<TrialStatus> {
+    let status: String = get(r, "status")?;
+    TrialStatus::parse(&status).ok_or(StoreError::Corrupt { what: "trial status", detail: status })
+}
+
+fn label(r: &AnyRow) -> Result<Option<Label>> {
+    let label: Option<String> = get(r, "label")?;
+    label.map(|l| l.parse::<Label>().map_err(|detail| StoreError::Corrupt { what: "trial label", detail })).transpose()
+}
+
+pub(crate) fn node(r: &AnyRow) -> Result<TrialNode> {
+    Ok(TrialNode {
+        number: get::<i64>(r, "number")? as u64,
+        parent: get::<Option<i64>>(r, "parent")?.map(|p| p as u64),
+        retry_of: get::<Option<i64>>(r, "retry_of")?.map(|p| p as u64),
+        specialist: get(r, "specialist")?,
+        hypothesis: get(r, "hypothesis")?,
+        status: status(r)?,
+        label: label(r)?,
+        score: get(r, "score")?,
+        compute_seconds: get(r, "compute_seconds")?,
         finished_ms: get(r, "finished_ms")?,
     })
 }

@@ -297,6 +297,36 @@ async fn tallies_and_slices(store: Store) {
     assert!(store.specialist_history(s.id, "nobody", 5).await.unwrap().is_empty());
     let recent = store.recent_outcomes(s.id, 10).await.unwrap();
     assert_eq!(recent, vec![("optimizer".to_string(), Label::Discard); 3]);
+
+    // The tree's nodes: every trial, in order, with what it ended as and cost.
+    let nodes = store.trial_nodes(s.id).await.unwrap();
+    assert_eq!(nodes.iter().map(|n| n.number).collect::<Vec<_>>(), (0..=7).collect::<Vec<_>>());
+    assert!(nodes[0].is_baseline() && !nodes[0].is_counted());
+    assert_eq!((nodes[0].label, nodes[0].score, nodes[0].compute_seconds), (Some(Label::Keep), Some(0.5), 2.5));
+    assert_eq!(
+        (nodes[3].hypothesis.as_str(), nodes[3].parent, nodes[3].label),
+        ("idea 3", Some(0), Some(Label::Discard))
+    );
+    assert!(!nodes[2].is_counted(), "lost to an infrastructure fault");
+    assert_eq!((nodes[7].retry_of, nodes[7].status, nodes[7].label), (Some(2), TrialStatus::Proposed, None));
+    assert!(nodes[7].finished_ms.is_none() && nodes[1].finished_ms.is_some());
+    let long = "x".repeat(500);
+    let n = store.propose(s.id, &proposal(&long, Edit::Unchanged), Some(0), None).await.unwrap();
+    assert_eq!(store.trial_nodes(s.id).await.unwrap()[n as usize].hypothesis.len(), 120, "only its start");
+
+    // Every change moves the last event id on.
+    let before = store.last_event_id(s.id).await.unwrap();
+    assert!(before > 0);
+    store.add_note(s.id, "a note").await.unwrap();
+    assert!(store.last_event_id(s.id).await.unwrap() > before);
+    let discards = store.latest_with_label(s.id, Label::Discard, 2).await.unwrap();
+    assert_eq!(discards.iter().map(|t| t.number).collect::<Vec<_>>(), vec![4, 3], "the latest first");
+    assert!(store.latest_with_label(s.id, Label::Crash, 5).await.unwrap().is_empty());
+    let other = store.create_study(&study("quiet")).await.unwrap();
+    let quiet = store.last_event_id(other.id).await.unwrap();
+    assert!(quiet > 0, "its creation is an event");
+    store.add_note(s.id, "another").await.unwrap();
+    assert_eq!(store.last_event_id(other.id).await.unwrap(), quiet, "another study's changes are not its own");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
