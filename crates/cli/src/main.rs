@@ -4,6 +4,7 @@
 mod demo;
 mod examples;
 mod progress;
+mod serve;
 mod views;
 
 use anyhow::{Context, Result, bail};
@@ -75,6 +76,17 @@ enum Command {
         /// fetched once from PyPI).
         #[arg(long, value_parser = parse_brain)]
         brain: Option<BrainSpec>,
+        /// Serve the dashboard while the study runs (see `postdoc serve`).
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        serve_at: serve::ServeArgs,
+    },
+    /// The dashboard: the study live in the browser, with its lineage tree, trials, specialists
+    /// and oversight (approve, reject, notes). Ctrl-C stops it.
+    Serve {
+        #[command(flatten)]
+        at: serve::ServeArgs,
     },
     /// Let a proposal that waits for approval run.
     Approve { trial: u64 },
@@ -109,6 +121,14 @@ enum Command {
         /// Create a git branch at the best recipe.
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
+    },
+    /// A report to send to a colleague: one self-contained HTML file (Markdown for a name ending
+    /// in .md) with what was tried, what worked and by how much, the best recipe's diff, the
+    /// lineage, curves, failures by label and costs.
+    Report {
+        /// Where to write it (default: STUDY-report.html in the current folder).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Write the whole lineage, one record per trial.
     Export {
@@ -154,7 +174,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init { name } => init(&cli.recipe, name.as_deref()).await.map(|_| 0),
         Command::Example { name, dir } => examples::write(name, dir, false).map(|_| 0),
-        Command::Run { max_trials, parallel, approve, brain } => {
+        Command::Run { max_trials, parallel, approve, brain, serve, serve_at } => {
             let approve = match approve {
                 ApproveArg::None => Approval::None,
                 ApproveArg::Expensive => Approval::Expensive,
@@ -167,7 +187,14 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 brain: brain.clone(),
                 ..Default::default()
             };
-            run(&cli, options).await
+            run(&cli, options, serve.then_some(serve_at)).await
+        }
+        Command::Serve { at } => {
+            let (_, store, study) = open_study(&cli).await?;
+            let server = serve::listen(at).await?.serve(store, study)?;
+            println!("dashboard: {} (Ctrl-C stops it)", server.url);
+            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+            Ok(0)
         }
         Command::Approve { trial } => {
             let (_, store, study) = open_study(&cli).await?;
@@ -201,7 +228,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             demo::prepare(&dir)?;
             let recipe = Recipe::open(&dir, None).await?;
             let options = RunOptions { max_trials: *max_trials, ..Default::default() };
-            let (store, study, reason) = study(&cli, recipe, options).await?;
+            let (store, study, reason) = study(&cli, recipe, options, None).await?;
             demo::report(&dir, &store, &study, &reason).await?;
             Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
         }
@@ -229,6 +256,10 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Best { branch } => {
             let (recipe, store, study) = open_study(&cli).await?;
             views::best(&store, &study, &recipe, branch.as_deref(), cli.json).await.map(|_| 0)
+        }
+        Command::Report { out } => {
+            let (recipe, store, study) = open_study(&cli).await?;
+            views::report(&store, &study, &recipe, out.as_deref()).await.map(|_| 0)
         }
         Command::Export { format, out } => {
             let (_, store, study) = open_study(&cli).await?;
@@ -279,7 +310,7 @@ async fn init(dir: &Path, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-async fn run(cli: &Cli, options: RunOptions) -> Result<i32> {
+async fn run(cli: &Cli, options: RunOptions, serve_at: Option<&serve::ServeArgs>) -> Result<i32> {
     if options.parallel == Some(0) {
         bail!("--parallel must be at least 1");
     }
@@ -292,24 +323,37 @@ async fn run(cli: &Cli, options: RunOptions) -> Result<i32> {
     {
         bail!("--study {name} does not match [study].name = \"{}\" in the manifest", recipe.manifest.study.name);
     }
-    let (store, study, reason) = study(cli, recipe, options).await?;
+    let (store, study, reason) = study(cli, recipe, options, serve_at).await?;
     views::final_summary(&store, &study, &reason).await?;
     Ok(if reason == StopReason::Interrupted { 130 } else { 0 })
 }
 
-/// Runs (or resumes) the recipe's study with a progress display until it stops; Ctrl-C stops it
-/// cleanly.
+/// Runs (or resumes) the recipe's study with a progress display until it stops, and the dashboard
+/// beside it when asked; Ctrl-C stops it cleanly.
 async fn study(
     cli: &Cli,
     recipe: Recipe,
     options: RunOptions,
+    serve_at: Option<&serve::ServeArgs>,
 ) -> Result<(Store, postdoc_store::StudyRecord, StopReason)> {
+    let listener = match serve_at {
+        Some(at) => Some(serve::listen(at).await?),
+        None => None,
+    };
     let url = store_url(cli, recipe.root());
     let store = Store::open(&url).await?;
     let max = options.max_trials.unwrap_or(recipe.manifest.study.budget.max_trials);
     let ui = Arc::new(progress::RunProgress::new(max, cli.json));
     let session = Session::start(recipe, store.clone(), options, ui.clone()).await?;
     let study = session.study().clone();
+    let _server = match listener {
+        Some(l) => {
+            let server = l.serve(store.clone(), study.clone())?;
+            ui.note(&format!("dashboard: {}", server.url));
+            Some(server)
+        }
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -44,14 +44,18 @@ impl RunProgress {
         self.bar.finish_and_clear();
     }
 
-    fn line(&self, text: String) {
-        if self.json {
-            return;
-        }
+    /// A line said whatever the output format (it goes to standard error, never into JSON).
+    pub(crate) fn note(&self, text: &str) {
         if self.tty {
             let _ = self.multi.println(text);
         } else {
             eprintln!("{text}");
+        }
+    }
+
+    fn line(&self, text: String) {
+        if !self.json {
+            self.note(&text);
         }
     }
 

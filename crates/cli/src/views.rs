@@ -377,13 +377,39 @@ pub(crate) async fn export(store: &Store, study: &StudyRecord, csv: bool, out: O
     }
     match out {
         Some(path) => {
-            // Written whole or not at all: a temporary file renamed into place.
-            let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, &buf).with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+            write_whole(path, &buf)?;
             eprintln!("wrote {} trial(s) to {}", trials.len(), path.display());
         }
         None => std::io::stdout().write_all(&buf)?,
     }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, renamed into place.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `postdoc report`: the study as one HTML file (or Markdown, for a name ending in `.md`).
+pub(crate) async fn report(store: &Store, study: &StudyRecord, recipe: &Recipe, out: Option<&Path>) -> Result<()> {
+    let kept = store.kept_trials(study.id).await?;
+    let best_diff = match current_best(&kept) {
+        Some(best) if !best.is_baseline() => {
+            let commit = best.commit.clone().unwrap_or_else(|| study.base_commit.clone());
+            Some(recipe.repo.diff(&study.base_commit, &commit).await?)
+        }
+        _ => None,
+    };
+    let dashboard = postdoc_dashboard::Dashboard::new(store.clone(), study.clone())?;
+    let report = dashboard.report(best_diff).await?;
+    let path = out.map(Path::to_path_buf).unwrap_or_else(|| format!("{}-report.html", study.name).into());
+    let markdown = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md"));
+    let text = if markdown { report.markdown() } else { report.html() };
+    write_whole(&path, text.as_bytes())?;
+    println!("wrote {}", path.display());
     Ok(())
 }

@@ -88,6 +88,53 @@ fn a_study_on_the_example_through_every_command() {
     assert!(csv.starts_with("id,parent,retry_of,specialist,hypothesis,"));
     assert_eq!(csv.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).count(), records.len());
 
+    // The report: one self-contained HTML file with the study inside, and its Markdown twin.
+    let html_path = dir.path().join("report.html");
+    postdoc(dir.path())
+        .args(["report", "--out"])
+        .arg(&html_path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote"));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.contains("id=\"postdoc-report\"") && html.contains("Content-Security-Policy"),
+        "data and policy inline"
+    );
+    assert!(!html.contains("src=\"/app.js\"") && !html.contains("href=\"/app.css\""), "nothing to fetch");
+    assert!(html.contains("Keep epochs under 8."), "the researcher's note is in it");
+    let md_path = dir.path().join("report.md");
+    postdoc(dir.path()).args(["report", "--out"]).arg(&md_path).assert().success();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    for part in
+        ["# Study tiny-logreg: report", "- Baseline: ", "## Specialists", "| optimizer |", "Keep epochs under 8."]
+    {
+        assert!(md.contains(part), "the Markdown report lacks {part}:\n{md}");
+    }
+    postdoc(dir.path())
+        .args(["report", "--out", "/nonexistent-dir/r.html"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot write /nonexistent-dir/r.html"));
+    // The dashboard refuses to be reachable from elsewhere without a token.
+    postdoc(dir.path())
+        .args(["serve", "--bind", "0.0.0.0", "--port", "0"])
+        .env_remove("POSTDOC_TOKEN")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("0.0.0.0:0 is reachable from other machines: give a token"));
+    postdoc(dir.path())
+        .args(["serve", "--bind", "0.0.0.0", "--port", "0", "--token", "short"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("at least 16 characters"));
+    postdoc(dir.path())
+        .args(["run", "--serve", "--bind", "0.0.0.0", "--port", "0", "--max-trials", "7"])
+        .env_remove("POSTDOC_TOKEN")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("give a token"));
+
     // Running again resumes the same study and adds to it.
     postdoc(dir.path()).args(["run", "--max-trials", "6"]).assert().success();
     let status = postdoc(dir.path()).args(["status", "--json"]).output().unwrap();
