@@ -19,6 +19,8 @@ function el(tag, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else if (k === "class") e.className = v;
+    // Through the CSSOM: the content security policy refuses style attributes.
+    else if (k === "style") e.style.cssText = v;
     else e.setAttribute(k, String(v));
   }
   append(e, children);
@@ -30,10 +32,17 @@ function svg(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null) continue;
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "style") e.style.cssText = v;
     else e.setAttribute(k, String(v));
   }
   append(e, children);
   return e;
+}
+
+// Replaces what `parent` shows (absent children, null or false, are skipped).
+function show(parent, ...children) {
+  parent.replaceChildren();
+  append(parent, children);
 }
 
 function append(parent, children) {
@@ -236,7 +245,7 @@ async function overview(main) {
   const byTrials = progressChart("candidate trials", (p) => p.trials);
   const byCompute = progressChart("compute seconds", (p) => p.compute_seconds);
 
-  main.replaceChildren(
+  show(main, 
     el("h1", {}, `Study ${o.study}`, " ", el("span", { class: "muted" }, `${o.objective.direction} ${metric}`)),
     el("div", { class: "cards" }, cards),
     el("div", { class: "panel" }, el("h2", {}, "Trials by label"), labelBar(s.labels)),
@@ -310,7 +319,7 @@ async function tree(main) {
   const scored = nodes.filter((n) => n.score !== null);
   const W = 1100, H = 520, L = 60, R = 16, T = 24, B = 60;
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "lineage tree" });
-  if (!nodes.length) { main.replaceChildren(el("h1", {}, "Lineage"), el("p", { class: "muted" }, "No trial yet.")); return; }
+  if (!nodes.length) { show(main, el("h1", {}, "Lineage"), el("p", { class: "muted" }, "No trial yet.")); return; }
   const n0 = nodes[0].number, n1 = Math.max(nodes[nodes.length - 1].number, n0 + 1);
   let [y0, y1] = extent(scored.map((n) => n.score));
   if (!scored.length) { y0 = 0; y1 = 1; }
@@ -376,7 +385,7 @@ async function tree(main) {
   root.append(edges, dots);
   const counts = {};
   for (const n of nodes) { const k = n.label || n.status; counts[k] = (counts[k] || 0) + 1; }
-  main.replaceChildren(
+  show(main, 
     el("h1", {}, "Lineage", " ", el("span", { class: "muted" }, `${nodes.length} trials; the path to the best is drawn thick`)),
     el("div", { class: "panel" }, root,
       el("div", { class: "legend" }, Object.entries(counts).map(([k, c]) => el("span", {}, el("i", { style: `background:${LABEL_COLORS[k] || STATUS_COLORS[k] || "#555"}` }), `${k} ${c}`)))),
@@ -446,7 +455,7 @@ async function trialPage(main, number) {
     row("cost", `train ${seconds(t.train_seconds)}, eval ${seconds(t.eval_seconds)}, peak memory ${bytes(t.peak_rss_bytes)}, artifact ${bytes(t.artifact_bytes)}`),
     row("commit", t.commit || "–"),
     row("times", `proposed ${when(t.created_ms)}, started ${when(t.started_ms)}, finished ${when(t.finished_ms)}`));
-  main.replaceChildren(
+  show(main, 
     el("h1", {}, `Trial #${t.number}`, " ", labelTag(t.label, t.status), " ", toggle),
     el("div", { class: "panel" }, el("div", { class: "hyp" }, t.hypothesis), facts),
     d.knobs ? el("div", { class: "panel" }, el("h2", {}, "Knobs"), knobTable(d.knobs, d.parent_knobs)) : null,
@@ -467,7 +476,7 @@ function row(k, v) { return el("tr", {}, el("th", {}, k), el("td", {}, v)); }
 
 async function specialistsPage(main) {
   const d = await api("/api/specialists");
-  main.replaceChildren(el("h1", {}, "Specialists"), el("div", { class: "panel" }, el("table", {},
+  show(main, el("h1", {}, "Specialists"), el("div", { class: "panel" }, el("table", {},
     el("tr", {}, ["specialist", "trials", "keeps", "running", "wasted", "waste by label", "compute", "improvement", "per trial"].map((h, i) => el("th", { class: i && i !== 5 ? "num" : null }, h))),
     d.specialists.map((s) => {
       const wasted = Object.values(s.waste).reduce((a, b) => a + b, 0);
@@ -482,7 +491,7 @@ async function specialistsPage(main) {
 async function comparePage(main, list) {
   const numbers = list ? list.split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 0) : [...state.compare].sort((a, b) => a - b);
   if (numbers.length < 2) {
-    main.replaceChildren(el("h1", {}, "Compare"), el("p", { class: "muted" }, "Add two or more trials from their pages (\u201cAdd to compare\u201d), or open #/compare/3,7."));
+    show(main, el("h1", {}, "Compare"), el("p", { class: "muted" }, "Add two or more trials from their pages (\u201cAdd to compare\u201d), or open #/compare/3,7."));
     return;
   }
   const trials = await Promise.all(numbers.map((n) => api(`/api/trials/${n}`)));
@@ -498,7 +507,7 @@ async function comparePage(main, list) {
   const curves = names.map((name) => el("div", { class: "panel" }, chart({ title: name, xlabel: "step", ylabel: name,
     lines: trials.map((d, i) => ({ name: `#${d.trial.number}`, color: palette[i % palette.length],
       points: d.metrics.filter((m) => m.name === name && m.run_idx === 0).map((m) => [m.step !== null ? m.step : m.at_ms, m.value]).sort((a, b) => a[0] - b[0]) })) })));
-  main.replaceChildren(
+  show(main, 
     el("h1", {}, "Compare ", numbers.map((n) => [trialLink(n), " "])),
     el("div", { class: "panel" }, el("table", {}, head,
       el("tr", {}, el("th", {}, "label"), trials.map((d) => el("td", {}, labelTag(d.trial.label, d.trial.status)))),
@@ -520,7 +529,7 @@ async function oversight(main) {
     try { await api("/api/notes", { body: { text: text.value } }); text.value = ""; status.textContent = "noted"; refresh(); }
     catch (e) { status.textContent = e.message; status.className = "error"; }
   };
-  main.replaceChildren(
+  show(main, 
     el("h1", {}, "Oversight"),
     el("h2", {}, "Waiting for your approval"),
     d.waiting.length ? waitingList(d.waiting) : el("p", { class: "muted" }, "Nothing waits. Start a study with `postdoc run --approve expensive` (or `each`) to approve proposals before they run."),
@@ -548,10 +557,10 @@ async function route() {
       else if (page === "specialists") await specialistsPage(main);
       else if (page === "compare") await comparePage(main, arg);
       else if (page === "oversight") await oversight(main);
-      else main.replaceChildren(el("p", { class: "error" }, "No such page."));
+      else show(main, el("p", { class: "error" }, "No such page."));
       window.scrollTo(0, scrollY);
     } catch (e) {
-      main.replaceChildren(el("p", { class: "error" }, `Could not load this page: ${e.message}`));
+      show(main, el("p", { class: "error" }, `Could not load this page: ${e.message}`));
     }
   })();
   await rendering;
