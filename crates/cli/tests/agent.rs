@@ -72,6 +72,18 @@ async fn an_agents_trial_reads_out_everywhere_without_the_key() {
     }
     seen += &shown;
     assert!(!seen.contains(KEY), "the key was printed");
+    // The reports carry the transcript (and are scanned with the store below).
+    for name in ["report.html", "report.md"] {
+        let out = postdoc(dir.path())
+            .arg("report")
+            .arg("--out")
+            .arg(dir.path().join(".postdoc").join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "report {name}: {}", stderr_of(&out));
+    }
+    let html = std::fs::read_to_string(dir.path().join(".postdoc/report.html")).unwrap();
+    assert!(html.contains("set_knob") && html.contains("Raising the rate."), "the transcript is in the report");
     let mut files = vec![dir.path().join(".postdoc")];
     while let Some(path) = files.pop() {
         if path.is_dir() {
