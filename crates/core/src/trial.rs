@@ -161,8 +161,13 @@ impl TrialRecord {
     /// Counts against the study's trial budget: a candidate that did not end as an
     /// infrastructure fault.
     pub fn is_counted(&self) -> bool {
-        !self.is_baseline() && self.label != Some(Label::HarnessAbort)
+        counted(&self.specialist, self.label)
     }
+}
+
+/// The budget rule: candidates count, the baseline and infrastructure faults do not.
+fn counted(specialist: &str, label: Option<Label>) -> bool {
+    specialist != BASELINE_SPECIALIST && label != Some(Label::HarnessAbort)
 }
 
 /// A trial as one node of the lineage tree and one point of the progress curves: what it is,
@@ -189,7 +194,7 @@ impl TrialNode {
 
     /// Counts against the study's trial budget, as [`TrialRecord::is_counted`].
     pub fn is_counted(&self) -> bool {
-        !self.is_baseline() && self.label != Some(Label::HarnessAbort)
+        counted(&self.specialist, self.label)
     }
 }
 

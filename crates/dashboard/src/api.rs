@@ -103,7 +103,9 @@ pub(crate) async fn overview_data(d: &Inner) -> Result<Value, ApiError> {
         .await?
         .iter()
         .map(|t| {
-            let parent = t.parent.and_then(|p| nodes.iter().find(|n| n.number == p)).and_then(|p| p.score);
+            // Nodes come in number order.
+            let parent = t.parent.and_then(|p| nodes.binary_search_by_key(&p, |n| n.number).ok());
+            let parent = parent.and_then(|i| nodes[i].score);
             json!({
                 "number": t.number, "parent": t.parent, "specialist": t.specialist, "hypothesis": t.hypothesis,
                 "score": t.score, "runs": t.runs,
