@@ -186,6 +186,13 @@ async fn a_running_study_shows_new_trials_live_and_takes_approvals() {
 
     browser.goto(&url).await;
     browser.until("the overview", "return document.querySelector('.cards') !== null", json!([])).await;
+    browser
+        .until(
+            "the study's name in the header",
+            "return document.getElementById('study-name').textContent === 'tiny-logreg'",
+            json!([]),
+        )
+        .await;
     // Marks this page load: a reload would lose it.
     browser.script("window.__loaded_once = true", json!([])).await;
     browser

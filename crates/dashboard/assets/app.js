@@ -573,6 +573,8 @@ function refresh() { route(); header(); }
 async function header() {
   try {
     const o = await api("/api/notes");
+    document.getElementById("study-name").textContent = o.study;
+    document.title = `postdoc: ${o.study}`;
     document.getElementById("waiting-count").textContent = o.waiting.length ? `(${o.waiting.length})` : "";
   } catch (_) { /* the page shows the error */ }
 }
@@ -597,13 +599,8 @@ function live() {
 }
 
 window.addEventListener("hashchange", route);
-window.addEventListener("DOMContentLoaded", async () => {
+window.addEventListener("DOMContentLoaded", () => {
   document.body.append(tip);
-  try {
-    const o = await api("/api/overview");
-    document.getElementById("study-name").textContent = o.study;
-    document.title = `postdoc: ${o.study}`;
-  } catch (_) { /* shown by the page */ }
   refresh();
   live();
 });

@@ -210,10 +210,11 @@ pub(crate) async fn specialists(State(d): State<Dashboard>) -> ApiResult {
     Ok(Json(specialists_data(&d.inner).await?))
 }
 
-/// The researcher's notes and the proposals waiting for approval.
+/// The researcher's notes and the proposals waiting for approval (with the study's name: the
+/// page's header reads this small answer on every change).
 pub(crate) async fn notes_data(d: &Inner) -> Result<Value, ApiError> {
     let waiting = d.store.waiting(d.study.id).await?;
-    Ok(json!({ "notes": d.store.notes(d.study.id).await?, "waiting": waiting }))
+    Ok(json!({ "study": d.study.name, "notes": d.store.notes(d.study.id).await?, "waiting": waiting }))
 }
 
 pub(crate) async fn notes(State(d): State<Dashboard>) -> ApiResult {

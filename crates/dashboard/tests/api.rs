@@ -267,6 +267,7 @@ async fn oversight_approves_rejects_and_takes_notes_through_the_store() {
     let addr = serve(store.clone(), s.clone(), loopback()).await;
     let (status, d) = get(addr, "/api/notes").await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(d["study"], "tiny-logreg", "the page's header reads the name here");
     assert_eq!(d["waiting"].as_array().unwrap().len(), 2);
     assert_eq!(d["notes"], json!([]));
 
