@@ -21,13 +21,19 @@ pub struct ProgressPoint {
     pub best: Option<f64>,
 }
 
+/// The finished trials in the order their verdicts came (ties by number): the one order the
+/// curves, the latest trials and the specialists' credit are read in.
+fn in_verdict_order(nodes: &[TrialNode]) -> Vec<&TrialNode> {
+    let mut finished: Vec<&TrialNode> = nodes.iter().filter(|n| n.finished_ms.is_some()).collect();
+    finished.sort_by_key(|n| (n.finished_ms, n.number));
+    finished
+}
+
 /// Best-so-far against trials and against compute, in the order trials finished (a keep is
 /// judged against the best as it stood then). Unfinished trials are left out.
 pub fn progress(nodes: &[TrialNode]) -> Vec<ProgressPoint> {
-    let mut finished: Vec<&TrialNode> = nodes.iter().filter(|n| n.finished_ms.is_some()).collect();
-    finished.sort_by_key(|n| (n.finished_ms, n.number));
     let (mut trials, mut compute, mut best): (u64, f64, Option<f64>) = (0, 0.0, None);
-    finished
+    in_verdict_order(nodes)
         .into_iter()
         .map(|n| {
             trials += u64::from(n.is_counted());
@@ -65,10 +71,7 @@ pub fn thin(points: Vec<ProgressPoint>, max: usize) -> Vec<ProgressPoint> {
 
 /// The `n` trials that finished last, newest first.
 pub fn latest(nodes: &[TrialNode], n: usize) -> Vec<&TrialNode> {
-    let mut finished: Vec<&TrialNode> = nodes.iter().filter(|t| t.finished_ms.is_some()).collect();
-    finished.sort_by_key(|t| std::cmp::Reverse((t.finished_ms, t.number)));
-    finished.truncate(n);
-    finished
+    in_verdict_order(nodes).into_iter().rev().take(n).collect()
 }
 
 /// The current best: the keep that finished last (each keep beat the best before it).
@@ -113,10 +116,10 @@ pub struct SpecialistRecord {
 /// Every specialist's record (the baseline's runs left out), in name order.
 pub fn specialists(nodes: &[TrialNode], direction: Direction) -> Vec<SpecialistRecord> {
     let mut by_name: BTreeMap<&str, SpecialistRecord> = BTreeMap::new();
-    let mut finished: Vec<&TrialNode> = nodes.iter().collect();
-    finished.sort_by_key(|n| (n.finished_ms.unwrap_or(i64::MAX), n.number));
     let mut best_gain: Option<f64> = None;
-    for n in finished {
+    // Unfinished trials last: they count as trials and compute, and move no best.
+    let unfinished = nodes.iter().filter(|n| n.finished_ms.is_none());
+    for n in in_verdict_order(nodes).into_iter().chain(unfinished) {
         let keep_gain = (n.label == Some(Label::Keep)).then(|| n.score.map(|s| direction.gain(s))).flatten();
         if n.is_baseline() {
             if keep_gain.is_some() {
