@@ -30,8 +30,12 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TpeSettings {
     /// Trials drawn at random (avoiding known failures) before the densities are trusted; `None`
-    /// picks one more than the number of knobs, between 3 and 10.
+    /// picks one more than the number of knobs, between 3 and 10, and at most half of `share`.
     pub startup: Option<usize>,
+    /// How many trials this specialist can expect of the study's budget (its share when several
+    /// specialists split it), if known. A start as long as the whole share would leave the
+    /// search random from first to last.
+    pub share: Option<usize>,
     /// Candidates drawn from the good density per proposal.
     pub candidates: usize,
     /// Share of scored trials in the good group (at least one, at most `max_good`).
@@ -41,7 +45,26 @@ pub struct TpeSettings {
 
 impl Default for TpeSettings {
     fn default() -> TpeSettings {
-        TpeSettings { startup: None, candidates: 24, gamma: 0.15, max_good: 25 }
+        TpeSettings { startup: None, share: None, candidates: 24, gamma: 0.15, max_good: 25 }
+    }
+}
+
+impl TpeSettings {
+    /// The settings for a specialist that can expect `share` of the study's trials.
+    pub fn with_share(share: usize) -> TpeSettings {
+        TpeSettings { share: Some(share), ..TpeSettings::default() }
+    }
+
+    /// The random start's length over `knobs` knobs.
+    pub fn startup_over(&self, knobs: usize) -> usize {
+        if let Some(startup) = self.startup {
+            return startup;
+        }
+        let by_knobs = (knobs + 1).clamp(3, 10);
+        match self.share {
+            Some(share) => by_knobs.min((share / 2).max(2)),
+            None => by_knobs,
+        }
     }
 }
 
@@ -69,7 +92,7 @@ impl Tpe {
             .filter(|(_, o)| !o.label.is_failure())
             .filter_map(|(p, o)| Some((p.as_slice(), o.gain?)))
             .collect();
-        let startup = self.settings.startup.unwrap_or((space.dims.len() + 1).clamp(3, 10));
+        let startup = self.settings.startup_over(space.dims.len());
         let candidates = self.settings.candidates.max(1);
         // Every finished trial counts towards the start: a run stopped early is evidence of a
         // region that is behind, a failure of one not to go to. Counting only scored trials (as

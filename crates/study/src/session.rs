@@ -274,7 +274,9 @@ impl Session {
         let lease = take_lease(&store, &study).await?;
         let parallel = options.parallel.unwrap_or(manifest.study.parallel).max(1);
         let max_trials = options.max_trials.unwrap_or(manifest.study.budget.max_trials);
-        let mut specialists: Vec<Arc<dyn Specialist>> = Vec::new();
+        // Searches are built once every specialist is known: each expects its share of the trials.
+        let mut specialists: Vec<Option<Arc<dyn Specialist>>> = Vec::new();
+        let mut searches = Vec::new();
         let mut surfaces = BTreeMap::new();
         let mut sitting_out = Vec::new();
         for spec in &manifest.specialists {
@@ -285,7 +287,9 @@ impl Session {
             let built: Arc<dyn Specialist> = match (custom, spec.strategy) {
                 (Some(custom), _) => custom,
                 (None, Strategy::Tpe) => {
-                    Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::default()))
+                    searches.push((specialists.len(), spec));
+                    specialists.push(None);
+                    continue;
                 }
                 (None, Strategy::Random) => Arc::new(RandomSearch::new(spec.name.clone(), spec.knobs.clone())),
                 (None, Strategy::Agent) => {
@@ -313,8 +317,14 @@ impl Session {
                     Arc::new(postdoc_agent::Agent::new(brief, brain, settings))
                 }
             };
-            specialists.push(built);
+            specialists.push(Some(built));
         }
+        let share = (max_trials as usize).div_ceil(specialists.len().max(1));
+        for (slot, spec) in searches {
+            specialists[slot] =
+                Some(Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::with_share(share))));
+        }
+        let specialists: Vec<Arc<dyn Specialist>> = specialists.into_iter().flatten().collect();
         if specialists.is_empty() {
             return Err(StudyError::Brain {
                 specialist: sitting_out.join(", "),

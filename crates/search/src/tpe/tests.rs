@@ -161,6 +161,30 @@ fn runs_stopped_early_count_towards_the_start() {
     assert_eq!(note, "modelled on the best 1 of 1 scored trials and 3 stopped early");
 }
 
+#[test]
+fn a_small_share_of_the_budget_shortens_the_random_start() {
+    let start = |settings: TpeSettings| {
+        let tpe = Tpe::new("s", knobs(), settings);
+        tpe.suggest(&[], &mut ChaCha8Rng::seed_from_u64(1)).1
+    };
+    // Three knobs start with four random trials; a specialist expecting six trials of the
+    // study spends half of them, three, at random; a large share changes nothing.
+    assert_eq!(start(TpeSettings::default()), "exploring (0 of 4 trials so far)");
+    assert_eq!(start(TpeSettings::with_share(6)), "exploring (0 of 3 trials so far)");
+    assert_eq!(start(TpeSettings::with_share(2)), "exploring (0 of 2 trials so far)");
+    assert_eq!(start(TpeSettings::with_share(40)), "exploring (0 of 4 trials so far)");
+    // A start the researcher set is kept.
+    assert_eq!(
+        start(TpeSettings { startup: Some(9), ..TpeSettings::with_share(6) }),
+        "exploring (0 of 9 trials so far)"
+    );
+    // And the search models after those three: the fourth proposal is no longer random.
+    let tpe = Tpe::new("s", knobs(), TpeSettings::with_share(6));
+    let history = study(|h, s| tpe.suggest(h, &mut ChaCha8Rng::seed_from_u64(s)).0, 3, 4);
+    let (_, note) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(9));
+    assert!(note.starts_with("modelled on the best"), "{note}");
+}
+
 #[tokio::test]
 async fn proposals_are_reproducible_and_name_their_strategy() {
     let tpe = Tpe::new("optimizer", knobs(), TpeSettings::default());
