@@ -94,17 +94,21 @@ pub fn redact(url: &str) -> String {
 }
 
 fn migrator(backend: Backend) -> Migrator {
-    let sql: &'static str = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_lineage.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_lineage.sql"),
+    let sql: [&'static str; 2] = match backend {
+        Backend::Sqlite => [
+            include_str!("../migrations/sqlite/0001_lineage.sql"),
+            include_str!("../migrations/sqlite/0002_watch_indexes.sql"),
+        ],
+        Backend::Postgres => [
+            include_str!("../migrations/postgres/0001_lineage.sql"),
+            include_str!("../migrations/postgres/0002_watch_indexes.sql"),
+        ],
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "lineage".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+    let names = ["lineage", "watch indexes"];
+    let migrations = (1..).zip(names).zip(sql).map(|((version, name), sql)| {
+        Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
+    });
+    Migrator::with_migrations(migrations.collect())
 }
 
 impl Store {
@@ -570,6 +574,24 @@ impl Store {
         rows.iter().map(rows::node).collect()
     }
 
+    /// The trials that events after `after` (an event id) touched, in number order: what a
+    /// watcher holding every node up to that event must read again.
+    pub async fn trial_nodes_touched_since(&self, study: i64, after: i64) -> Result<Vec<TrialNode>> {
+        let rows = sqlx::query(
+            "SELECT number, parent, retry_of, specialist, substr(hypothesis, 1, 120) AS hypothesis, status, label,
+                    score, train_seconds + eval_seconds AS compute_seconds, finished_ms
+             FROM trials WHERE study_id = $1 AND number IN
+                (SELECT trial FROM events WHERE study_id = $1 AND id > $2 AND trial IS NOT NULL)
+             ORDER BY number",
+        )
+        .bind(study)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list touched trial nodes"))?;
+        rows.iter().map(rows::node).collect()
+    }
+
     /// The id of the study's latest event (0 before any): it grows with every change, so a
     /// watcher polls this one number to learn that something happened.
     pub async fn last_event_id(&self, study: i64) -> Result<i64> {
@@ -584,37 +606,39 @@ impl Store {
     /// Figures over all of a study's trials, computed in the database so a long study costs a
     /// scheduling pass no more than a short one.
     pub async fn tally(&self, study: i64) -> Result<Tally> {
-        let row = sqlx::query(
-            "SELECT
-                COUNT(CASE WHEN specialist <> 'baseline' AND (label IS NULL OR label <> 'harness_abort') THEN 1 END),
-                COALESCE(SUM(train_seconds + eval_seconds), 0.0)
-             FROM trials WHERE study_id = $1",
-        )
-        .bind(study)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(q("tally trials"))?;
-        let counted: i64 = row.try_get(0).map_err(q("tally trials"))?;
-        let compute_seconds: f64 = row.try_get(1).map_err(q("tally trials"))?;
+        // One pass, over an index that covers it.
         let rows = sqlx::query(
-            "SELECT specialist, label, COUNT(*) AS n, COUNT(CASE WHEN retry_of IS NULL THEN 1 END) AS first
+            "SELECT specialist, label, COUNT(*) AS n, COUNT(CASE WHEN retry_of IS NULL THEN 1 END) AS first,
+                    COALESCE(SUM(train_seconds + eval_seconds), 0.0) AS compute_seconds
              FROM trials WHERE study_id = $1 GROUP BY specialist, label",
         )
         .bind(study)
         .fetch_all(&self.pool)
         .await
-        .map_err(q("tally labels"))?;
-        let mut tally = Tally { counted: counted as u64, compute_seconds, ..Tally::default() };
+        .map_err(q("tally trials"))?;
+        let mut tally = Tally::default();
         for r in rows {
-            let specialist: String = r.try_get("specialist").map_err(q("tally labels"))?;
-            let label: Option<String> = r.try_get("label").map_err(q("tally labels"))?;
-            let n: i64 = r.try_get("n").map_err(q("tally labels"))?;
-            let first: i64 = r.try_get("first").map_err(q("tally labels"))?;
+            let specialist: String = r.try_get("specialist").map_err(q("tally trials"))?;
+            let label: Option<String> = r.try_get("label").map_err(q("tally trials"))?;
+            let n: i64 = r.try_get("n").map_err(q("tally trials"))?;
+            let first: i64 = r.try_get("first").map_err(q("tally trials"))?;
+            let compute_seconds: f64 = r.try_get("compute_seconds").map_err(q("tally trials"))?;
+            tally.compute_seconds += compute_seconds;
             *tally.proposals.entry(specialist.clone()).or_insert(0) += first as u64;
-            if let (Some(l), false) = (label, specialist == postdoc_core::BASELINE_SPECIALIST) {
-                let l = l
-                    .parse::<postdoc_core::Label>()
-                    .map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?;
+            let label = match label {
+                Some(l) => Some(
+                    l.parse::<postdoc_core::Label>()
+                        .map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?,
+                ),
+                None => None,
+            };
+            if specialist == postdoc_core::BASELINE_SPECIALIST {
+                continue;
+            }
+            if label != Some(postdoc_core::Label::HarnessAbort) {
+                tally.counted += n as u64;
+            }
+            if let Some(l) = label {
                 *tally.labels.entry(l).or_insert(0) += n as usize;
             }
         }
