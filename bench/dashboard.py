@@ -9,6 +9,7 @@ temporary folder, fills its lineage store with a synthetic study of --trials tri
 the store's own calls (crates/dashboard/examples/populate.rs), serves it with `postdoc serve`,
 then measures:
 - each API route, --repeats times one after another: p50 and p99 latency and the answer's size;
+- the routes that read the whole lineage again, each time right after a change to the study;
 - the overview and the lineage tree in headless Chromium (chromedriver on PATH): the time from
   navigation to the page being drawn (performance.now() when its chart is in the document),
   median of 5 fresh loads;
@@ -125,6 +126,16 @@ def main():
                 size = len(fetch(url.rstrip("/") + route))
                 times.append((time.perf_counter() - t0) * 1000)
             rows.append((route, statistics.median(times), percentile(times, 99), size))
+        # A running study changes every few seconds: each change (here a note, an event like any
+        # other) makes the next request bring the server's copy up to date and compute again.
+        for route in ["/api/overview", "/api/trials", "/api/specialists"]:
+            times, size = [], 0
+            for i in range(a.repeats):
+                fetch(url.rstrip("/") + "/api/notes", {"text": f"benchmark change {i}"})
+                t0 = time.perf_counter()
+                size = len(fetch(url.rstrip("/") + route))
+                times.append((time.perf_counter() - t0) * 1000)
+            rows.append((route + " after a change", statistics.median(times), percentile(times, 99), size))
         chrome = Chrome()
         try:
             renders = {}

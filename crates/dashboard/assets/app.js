@@ -311,10 +311,19 @@ function waitingList(waiting) {
   }));
 }
 
+// The tree comes as columns (a long study's is one small answer); the page works on nodes. A
+// long study's tree has no hypotheses: a node's tip names it and a click opens it.
+function treeNodes(c) {
+  return c.number.map((number, i) => ({
+    number, parent: c.parent[i], specialist: c.specialists[c.specialist[i]], status: c.status[i], label: c.label[i],
+    score: c.score[i], hypothesis: c.hypothesis ? c.hypothesis[i] : null,
+  }));
+}
+
 async function tree(main) {
   const t = await api("/api/trials");
   const objective = t.objective;
-  const nodes = t.nodes;
+  const nodes = treeNodes(t.tree);
   const onPath = new Set(t.path_to_best || []);
   const scored = nodes.filter((n) => n.score !== null);
   const W = 1100, H = 520, L = 60, R = 16, T = 24, B = 60;
@@ -339,7 +348,7 @@ async function tree(main) {
     `trial number; higher is better ${objective.metric}${objective.direction === "minimize" ? " (lower values)" : ""}`));
   for (const t2 of ticks(n0, n1, 10)) root.append(svg("text", { x: sx(t2), y: H - B + 20, "text-anchor": "middle" }, String(t2)));
   const edges = svg("g", {}), dots = svg("g", {});
-  const tipText = (n) => `#${n.number} ${n.specialist}: ${n.label || n.status}${n.score !== null ? " · " + num(n.score) : ""}\n${n.hypothesis}`;
+  const tipText = (n) => `#${n.number} ${n.specialist}: ${n.label || n.status}${n.score !== null ? " · " + num(n.score) : ""}${n.hypothesis === null ? "" : "\n" + n.hypothesis}`;
   const open = (n) => { hideTip(); location.hash = `#/trial/${n.number}`; };
   // A node and an edge each are elements while a study is small; a large one is drawn as one
   // path per colour (edges only on the path to the best), and the pointer finds the nearest trial.

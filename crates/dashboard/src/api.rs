@@ -1,11 +1,14 @@
 //! The JSON API the page reads, and the event stream that tells it when to read again.
 
 use crate::model;
+use crate::snapshot::Snapshot;
 use crate::{Dashboard, Inner};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -15,7 +18,9 @@ use postdoc_study::{StudyError, Summary, TRANSCRIPT_EVENT};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// How often the stream looks for new events.
 const POLL: Duration = Duration::from_millis(500);
@@ -94,9 +99,9 @@ const LATEST: usize = 12;
 
 /// The study at a glance: the summary, its progress curves, what was kept and with what
 /// noise, and examples of each failure.
-pub(crate) async fn overview_data(d: &Inner) -> Result<Value, ApiError> {
+pub(crate) async fn overview_data(d: &Inner, snapshot: &Snapshot) -> Result<Value, ApiError> {
     let summary = Summary::read(&d.store, &d.study, &d.manifest).await?;
-    let nodes = d.store.trial_nodes(d.study.id).await?;
+    let nodes = &snapshot.nodes;
     let kept: Vec<Value> = d
         .store
         .kept_trials(d.study.id)
@@ -128,33 +133,53 @@ pub(crate) async fn overview_data(d: &Inner) -> Result<Value, ApiError> {
         "study": d.study.name,
         "objective": d.manifest.study.objective,
         "summary": summary,
-        "progress": model::thin(model::progress(&nodes), PROGRESS_POINTS),
-        "latest": model::latest(&nodes, LATEST),
+        "progress": model::thin(model::progress(nodes), PROGRESS_POINTS),
+        "latest": model::latest(nodes, LATEST),
         "kept": kept,
         "failures": failures,
-        "updated": d.store.last_event_id(d.study.id).await?,
+        "updated": snapshot.event_id,
     }))
 }
 
-pub(crate) async fn overview(State(d): State<Dashboard>) -> ApiResult {
-    Ok(Json(overview_data(&d.inner).await?))
+/// An answer computed once per snapshot of the study, then served as the same bytes.
+async fn once_per_change<F>(
+    d: Dashboard,
+    cell: impl FnOnce(&Snapshot) -> &OnceCell<Bytes>,
+    compute: impl FnOnce(Arc<Inner>, Arc<Snapshot>) -> F,
+) -> Result<Response, ApiError>
+where
+    F: Future<Output = Result<Value, ApiError>>,
+{
+    let snapshot = d.inner.snapshots.current(&d.inner.store, d.inner.study.id).await?;
+    let bytes = cell(&snapshot)
+        .get_or_try_init(|| async {
+            let value = compute(d.inner.clone(), snapshot.clone()).await?;
+            Ok::<_, ApiError>(Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize")))
+        })
+        .await?
+        .clone();
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+pub(crate) async fn overview(State(d): State<Dashboard>) -> Result<Response, ApiError> {
+    once_per_change(d, |s| &s.overview, |d, s| async move { overview_data(&d, &s).await }).await
 }
 
 /// Every trial as a node of the lineage tree, with the path to the best.
-pub(crate) async fn trials_data(d: &Inner) -> Result<Value, ApiError> {
-    let nodes = d.store.trial_nodes(d.study.id).await?;
-    let best = model::best(&nodes).map(|b| b.number);
-    let path = best.map(|b| model::path_to(&nodes, b)).unwrap_or_default();
-    Ok(json!({
+pub(crate) fn trials_data(d: &Inner, snapshot: &Snapshot) -> Value {
+    let nodes = &snapshot.nodes;
+    let best = model::best(nodes).map(|b| b.number);
+    let path = best.map(|b| model::path_to(nodes, b)).unwrap_or_default();
+    json!({
         "objective": d.manifest.study.objective,
-        "nodes": nodes,
+        "tree": model::tree(nodes),
         "best": best,
         "path_to_best": path,
-    }))
+    })
 }
 
-pub(crate) async fn trials(State(d): State<Dashboard>) -> ApiResult {
-    Ok(Json(trials_data(&d.inner).await?))
+pub(crate) async fn trials(State(d): State<Dashboard>) -> Result<Response, ApiError> {
+    once_per_change(d, |s| &s.trials, |d, s| async move { Ok(trials_data(&d, &s)) }).await
 }
 
 /// One trial: the record, its runs and metric curves, its events, and the agent's transcript.
@@ -201,13 +226,12 @@ pub(crate) async fn trial(State(d): State<Dashboard>, Path(number): Path<TrialNo
 }
 
 /// Each specialist's record: trials, keeps, waste by label, improvement per trial.
-pub(crate) async fn specialists_data(d: &Inner) -> Result<Value, ApiError> {
-    let nodes = d.store.trial_nodes(d.study.id).await?;
-    Ok(json!({ "specialists": model::specialists(&nodes, d.manifest.study.objective.direction) }))
+pub(crate) fn specialists_data(d: &Inner, snapshot: &Snapshot) -> Value {
+    json!({ "specialists": model::specialists(&snapshot.nodes, d.manifest.study.objective.direction) })
 }
 
-pub(crate) async fn specialists(State(d): State<Dashboard>) -> ApiResult {
-    Ok(Json(specialists_data(&d.inner).await?))
+pub(crate) async fn specialists(State(d): State<Dashboard>) -> Result<Response, ApiError> {
+    once_per_change(d, |s| &s.specialists, |d, s| async move { Ok(specialists_data(&d, &s)) }).await
 }
 
 /// The researcher's notes and the proposals waiting for approval (with the study's name: the

@@ -15,6 +15,7 @@ mod access;
 mod api;
 pub mod model;
 mod report;
+mod snapshot;
 
 pub use access::{Access, AccessError};
 pub use report::{Report, ReportError};
@@ -36,6 +37,7 @@ struct Inner {
     store: Store,
     study: StudyRecord,
     manifest: Manifest,
+    snapshots: snapshot::Snapshots,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +55,7 @@ impl Dashboard {
     pub fn new(store: Store, study: StudyRecord) -> Result<Dashboard, DashboardError> {
         let manifest = Manifest::parse(&study.manifest, "the study's manifest")
             .map_err(|source| DashboardError::Manifest { study: study.name.clone(), source })?;
-        Ok(Dashboard { inner: Arc::new(Inner { store, study, manifest }) })
+        Ok(Dashboard { inner: Arc::new(Inner { store, study, manifest, snapshots: Default::default() }) })
     }
 
     /// Every route, behind `access`.
@@ -79,6 +81,13 @@ impl Dashboard {
 
 /// Serves `dashboard` on `listener` until the future is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, dashboard: Dashboard, access: Access) -> std::io::Result<()> {
+    // A long study's first read takes a moment: done while the researcher opens the page.
+    let warm = dashboard.inner.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.snapshots.current(&warm.store, warm.study.id).await {
+            tracing::warn!("dashboard: cannot read the study: {e}");
+        }
+    });
     axum::serve(listener, dashboard.router(access)).await
 }
 

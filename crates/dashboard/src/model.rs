@@ -1,7 +1,7 @@
 //! What the pages show, computed from the trial nodes alone (no I/O): the progress curves, the
 //! path to the best, and each specialist's record.
 
-use postdoc_core::{Direction, Label, TrialNo, TrialNode};
+use postdoc_core::{Direction, Label, TrialNo, TrialNode, TrialStatus};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -156,10 +156,65 @@ pub fn specialists(nodes: &[TrialNode], direction: Direction) -> Vec<SpecialistR
         .collect()
 }
 
+/// Above this many trials the tree is sent without hypotheses: the page names a trial by its
+/// number, specialist, label and score, and opens it for the rest.
+pub const DETAILED_TREE: usize = 2000;
+
+/// Every trial as a node of the lineage tree, one column per field (a long study's tree is
+/// one answer of a few bytes a trial, not an object with every key repeated).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tree {
+    pub number: Vec<TrialNo>,
+    pub parent: Vec<Option<TrialNo>>,
+    /// Index into `specialists`.
+    pub specialist: Vec<u32>,
+    pub specialists: Vec<String>,
+    pub status: Vec<TrialStatus>,
+    pub label: Vec<Option<Label>>,
+    pub score: Vec<Option<f64>>,
+    /// The start of each hypothesis, while the study has at most [`DETAILED_TREE`] trials.
+    pub hypothesis: Option<Vec<String>>,
+}
+
+/// The tree's columns, in the nodes' (number) order.
+pub fn tree(nodes: &[TrialNode]) -> Tree {
+    let mut names: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let specialist = nodes
+        .iter()
+        .map(|n| {
+            *index.entry(n.specialist.as_str()).or_insert_with(|| {
+                names.push(n.specialist.clone());
+                (names.len() - 1) as u32
+            })
+        })
+        .collect();
+    Tree {
+        number: nodes.iter().map(|n| n.number).collect(),
+        parent: nodes.iter().map(|n| n.parent).collect(),
+        specialist,
+        specialists: names,
+        status: nodes.iter().map(|n| n.status).collect(),
+        label: nodes.iter().map(|n| n.label).collect(),
+        score: nodes.iter().map(|n| n.score).collect(),
+        hypothesis: (nodes.len() <= DETAILED_TREE).then(|| nodes.iter().map(|n| n.hypothesis.clone()).collect()),
+    }
+}
+
+/// Puts `touched` (nodes read again, in number order) into `nodes` (in number order), replacing
+/// the old node of each and adding new ones in place.
+pub fn merge(nodes: &mut Vec<TrialNode>, touched: Vec<TrialNode>) {
+    for node in touched {
+        match nodes.binary_search_by_key(&node.number, |n| n.number) {
+            Ok(i) => nodes[i] = node,
+            Err(i) => nodes.insert(i, node),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use postdoc_core::TrialStatus;
 
     /// A node: `(number, parent, specialist, label, score, compute, finished)`.
     fn node(
@@ -261,6 +316,32 @@ mod tests {
         assert!((opt.improvement - 0.10).abs() < 1e-12, "{}", opt.improvement);
         assert_eq!(data.waste, BTreeMap::new(), "harness_abort is not the specialist's waste");
         assert_eq!(opt.compute_seconds, 30.0);
+    }
+
+    #[test]
+    fn the_tree_is_sent_as_columns() {
+        let t = tree(&study());
+        assert_eq!(t.number, vec![0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(t.parent[3], Some(2));
+        assert_eq!(t.specialists, vec!["baseline", "optimizer", "data"]);
+        assert_eq!(t.specialist, vec![0, 1, 2, 1, 1, 2, 2]);
+        assert_eq!((t.label[3], t.status[6]), (Some(Label::SizeBlocked), TrialStatus::Running));
+        assert_eq!(t.hypothesis.as_ref().map(|h| h[4].as_str()), Some("idea 4"));
+        let long: Vec<TrialNode> = (0..=DETAILED_TREE as u64).map(|i| node(i, None, "s", None, None, None)).collect();
+        assert_eq!(tree(&long).hypothesis, None, "a long study's tree leaves the hypotheses out");
+        assert_eq!(tree(&long).number.len(), DETAILED_TREE + 1);
+    }
+
+    #[test]
+    fn touched_nodes_replace_their_old_selves_and_new_ones_go_in_order() {
+        let mut nodes = study();
+        nodes.remove(3);
+        let finished = node(6, Some(4), "data", Some(Label::Discard), Some(0.65), Some(700));
+        let fresh = node(7, Some(4), "rl", None, None, None);
+        merge(&mut nodes, vec![node(3, Some(2), "optimizer", None, None, None), finished.clone(), fresh.clone()]);
+        assert_eq!(nodes.iter().map(|n| n.number).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(nodes[6], finished);
+        assert_eq!(nodes[7], fresh);
     }
 
     #[test]

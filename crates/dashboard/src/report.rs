@@ -39,8 +39,9 @@ impl Dashboard {
     /// the study's starting commit (git's business, so the caller's).
     pub async fn report(&self, best_diff: Option<String>) -> Result<Report, ReportError> {
         let d = &self.inner;
-        let overview = api::overview_data(d).await?;
-        let trials = api::trials_data(d).await?;
+        let snapshot = d.snapshots.current(&d.store, d.study.id).await.map_err(api::ApiError::from)?;
+        let overview = api::overview_data(d, &snapshot).await?;
+        let trials = api::trials_data(d, &snapshot);
         let mut full: BTreeSet<TrialNo> = BTreeSet::new();
         let numbers = |v: &Value, key: &str| -> Vec<TrialNo> {
             v[key].as_array().into_iter().flatten().filter_map(|x| x["number"].as_u64().or(x.as_u64())).collect()
@@ -50,12 +51,12 @@ impl Dashboard {
         for examples in overview["failures"].as_object().into_iter().flat_map(|m| m.values()) {
             full.extend(examples.as_array().into_iter().flatten().filter_map(|e| e["number"].as_u64()));
         }
-        full.extend(numbers(&trials, "nodes").into_iter().rev().take(LATEST_IN_FULL));
+        full.extend(numbers(&trials["tree"], "number").into_iter().rev().take(LATEST_IN_FULL));
         let mut answers = BTreeMap::new();
         for n in full {
             answers.insert(format!("/api/trials/{n}"), api::trial_data(d, n).await?);
         }
-        answers.insert("/api/specialists".into(), api::specialists_data(d).await?);
+        answers.insert("/api/specialists".into(), api::specialists_data(d, &snapshot));
         answers.insert("/api/notes".into(), api::notes_data(d).await?);
         answers.insert("/api/overview".into(), overview);
         answers.insert("/api/trials".into(), trials);
@@ -236,7 +237,7 @@ impl Report {
             }
             md.push('\n');
         }
-        let nodes = t["nodes"].as_array().map_or(0, Vec::len);
+        let nodes = t["tree"]["number"].as_array().map_or(0, Vec::len);
         let _ = writeln!(md, "_{nodes} trials in the lineage; `postdoc show TRIAL` prints any of them._");
         md
     }

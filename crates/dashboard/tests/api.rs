@@ -205,14 +205,44 @@ async fn the_tree_has_every_trial_and_the_path_to_the_best() {
     let addr = serve(store, s, loopback()).await;
     let (status, t) = get(addr, "/api/trials").await;
     assert_eq!(status, StatusCode::OK);
-    let nodes = t["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 5);
-    assert_eq!(nodes[2]["label"], "size_blocked");
-    assert_eq!(nodes[2]["parent"], 1);
-    assert_eq!(nodes[3]["status"], "waiting");
-    assert_eq!(nodes[3]["hypothesis"], HOSTILE, "sent as a string, as it was written");
+    let tree = &t["tree"];
+    assert_eq!(tree["number"], json!([0, 1, 2, 3, 4]));
+    assert_eq!(tree["label"][2], "size_blocked");
+    assert_eq!(tree["parent"][2], 1);
+    assert_eq!(tree["status"][3], "waiting");
+    assert_eq!(tree["specialists"][tree["specialist"][2].as_u64().unwrap() as usize], "data");
+    assert_eq!(tree["hypothesis"][3], HOSTILE, "sent as a string, as it was written");
     assert_eq!(t["best"], 1);
     assert_eq!(t["path_to_best"], json!([0, 1]));
+}
+
+#[tokio::test]
+async fn answers_follow_changes_made_elsewhere() {
+    let (store, s, _dir) = study().await;
+    let addr = serve(store.clone(), s.clone(), loopback()).await;
+    let (_, before) = get(addr, "/api/trials").await;
+    let (_, overview) = get(addr, "/api/overview").await;
+    let trials_before = overview["summary"]["trials"].as_u64().unwrap();
+    assert_eq!(get(addr, "/api/trials").await.1, before, "nothing changed, the same answer");
+    // Another process (the running session) finishes a waiting trial and proposes a new one:
+    // the server read the study before, and must now read what changed.
+    store.approve(s.id, 3).await.unwrap();
+    finish(&store, s.id, 3, Label::Keep, &[0.70]).await;
+    let n = store.propose(s.id, &proposal("data", "more reversal problems", knobs(0.04)), Some(3), None).await.unwrap();
+    let (_, after) = get(addr, "/api/trials").await;
+    assert_eq!(after["tree"]["number"], json!([0, 1, 2, 3, 4, n]));
+    assert_eq!(after["tree"]["label"][3], "keep");
+    assert_eq!(after["tree"]["score"][3], 0.70);
+    assert_eq!(after["tree"]["status"][5], "proposed");
+    assert_eq!(after["best"], 3);
+    assert_eq!(after["path_to_best"], json!([0, 1, 3]));
+    let (_, overview) = get(addr, "/api/overview").await;
+    assert_eq!(overview["summary"]["trials"].as_u64().unwrap(), trials_before + 1);
+    assert_eq!(overview["latest"][0]["number"], 3);
+    assert_eq!(overview["updated"], store.last_event_id(s.id).await.unwrap());
+    let (_, d) = get(addr, "/api/specialists").await;
+    let optimizer = d["specialists"].as_array().unwrap().iter().find(|r| r["name"] == "optimizer").unwrap();
+    assert_eq!(optimizer["keeps"], 2);
 }
 
 #[tokio::test]
