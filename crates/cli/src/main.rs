@@ -1,6 +1,7 @@
 //! `postdoc`: the command line over the study loop. Thin by design: it parses arguments, opens
 //! the recipe and store, and renders what the library crates compute.
 
+mod data;
 mod demo;
 mod examples;
 mod progress;
@@ -130,6 +131,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Datasets: what is in a file (`postdoc data inspect PATH`).
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
     /// Write the whole lineage, one record per trial.
     Export {
         #[arg(long, value_enum, default_value = "jsonl")]
@@ -173,6 +179,7 @@ fn main() {
 async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init { name } => init(&cli.recipe, name.as_deref()).await.map(|_| 0),
+        Command::Data { command } => data::run(command, cli.json),
         Command::Example { name, dir } => examples::write(name, dir, false).map(|_| 0),
         Command::Run { max_trials, parallel, approve, brain, serve, serve_at } => {
             let approve = match approve {

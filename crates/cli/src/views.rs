@@ -18,7 +18,7 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
 }
 
-fn table() -> Table {
+pub(crate) fn table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
     t

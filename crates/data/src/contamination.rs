@@ -44,15 +44,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// Every string value of `value`, at any depth (so `messages` lists count).
+    pub fn from_value(value: &serde_json::Value) -> Record {
+        let mut fields = Vec::new();
+        collect_strings(value, &mut fields);
+        Record { fields }
+    }
+
     /// A JSONL line: every string value in it, at any depth (so `messages` lists count); a line
     /// that is not JSON is one text.
     pub fn from_json_line(line: &str) -> Record {
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(value) => {
-                let mut fields = Vec::new();
-                collect_strings(&value, &mut fields);
-                Record { fields }
-            }
+            Ok(value) => Record::from_value(&value),
             Err(_) => Record { fields: vec![line.to_string()] },
         }
     }

@@ -1,0 +1,486 @@
+//! What is in a dataset, in one streaming pass: its schema and row count, each column's
+//! types, nulls, empty values, lengths and numbers, the length of each row's text in characters
+//! and approximate tokens, exact duplicates (a hash of the whole row), near duplicates (MinHash
+//! with LSH over the row's text), the scripts its characters are written in and hints of its
+//! language, and a few sample rows. Memory is bounded by the number of rows (a hash per row,
+//! a few band keys per row for near duplicates), never by their size.
+
+use crate::minhash::{NearDuplicates, NearSettings};
+use crate::read::{ReadError, Row, Rows, kind_of};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectSettings {
+    /// Near duplicates to look for, or none.
+    pub near: Option<NearSettings>,
+    /// Sample rows shown.
+    pub samples: usize,
+    /// Examples kept of each kind of duplicate.
+    pub examples: usize,
+}
+
+impl Default for InspectSettings {
+    fn default() -> InspectSettings {
+        InspectSettings { near: Some(NearSettings::default()), samples: 3, examples: 5 }
+    }
+}
+
+/// Rows whose words give the language hints (the counts need no more).
+const LANGUAGE_ROWS: u64 = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inspection {
+    pub rows: u64,
+    /// Malformed rows skipped, and the first few of them.
+    pub skipped: u64,
+    pub skipped_examples: Vec<String>,
+    /// Columns in the order they were first seen.
+    pub columns: Vec<ColumnReport>,
+    /// Each row's text (every string in it), in characters and approximate tokens.
+    pub text_chars: Option<Lengths>,
+    pub text_tokens: Option<Lengths>,
+    pub exact_duplicates: Duplicates,
+    pub near_duplicates: Option<NearReport>,
+    /// Characters by the script they belong to.
+    pub scripts: BTreeMap<String, u64>,
+    /// Languages whose common words the text uses, with their share of those words.
+    pub languages: Vec<LanguageHint>,
+    pub samples: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnReport {
+    pub name: String,
+    /// Rows that have the column at all (a mixed schema shows here).
+    pub present: u64,
+    pub nulls: u64,
+    /// Empty strings, lists and objects.
+    pub empty: u64,
+    /// JSON types seen, with counts.
+    pub types: BTreeMap<String, u64>,
+    /// Lengths of its strings, in characters.
+    pub chars: Option<Lengths>,
+    pub numbers: Option<Numbers>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Numbers {
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// A distribution of lengths: exact below 1024, within 1% above.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lengths {
+    pub count: u64,
+    pub min: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Duplicates {
+    /// Rows that repeat an earlier row.
+    pub count: u64,
+    /// `(row, earlier row)` by line.
+    pub examples: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearReport {
+    pub threshold: f64,
+    pub shingle: usize,
+    pub bands: usize,
+    pub rows_per_band: usize,
+    /// Rows that nearly repeat an earlier row and are not exact repeats of one.
+    #[serde(flatten)]
+    pub found: Duplicates,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LanguageHint {
+    pub language: String,
+    pub share: f64,
+}
+
+/// Reads `rows` to the end and says what is in them.
+pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection, ReadError> {
+    let mut acc = Accumulator::new(settings);
+    for row in rows.by_ref() {
+        acc.add(&row?);
+    }
+    let skipped = rows.skipped().clone();
+    Ok(acc.finish(skipped.count, skipped.first))
+}
+
+/// The inspection of rows given one at a time.
+pub struct Accumulator {
+    settings: InspectSettings,
+    rows: u64,
+    columns: Vec<ColumnAcc>,
+    column_index: HashMap<String, usize>,
+    text_chars: Histogram,
+    text_tokens: Histogram,
+    /// Each distinct row's hash and the line it was first seen on.
+    seen: HashMap<u128, u64>,
+    exact: Duplicates,
+    near: Option<(NearDuplicates, Duplicates)>,
+    scripts: BTreeMap<&'static str, u64>,
+    language_words: HashMap<&'static str, u64>,
+    samples: Vec<Value>,
+}
+
+struct ColumnAcc {
+    name: String,
+    present: u64,
+    nulls: u64,
+    empty: u64,
+    types: BTreeMap<&'static str, u64>,
+    chars: Histogram,
+    numbers: Option<Numbers>,
+}
+
+impl Accumulator {
+    pub fn new(settings: &InspectSettings) -> Accumulator {
+        Accumulator {
+            settings: settings.clone(),
+            rows: 0,
+            columns: Vec::new(),
+            column_index: HashMap::new(),
+            text_chars: Histogram::default(),
+            text_tokens: Histogram::default(),
+            seen: HashMap::new(),
+            exact: Duplicates::default(),
+            near: settings.near.map(|s| (NearDuplicates::new(s), Duplicates::default())),
+            scripts: BTreeMap::new(),
+            language_words: HashMap::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, row: &Row) {
+        self.rows += 1;
+        for (name, value) in &row.fields {
+            let i = match self.column_index.get(name) {
+                Some(i) => *i,
+                None => {
+                    self.columns.push(ColumnAcc::new(name));
+                    self.column_index.insert(name.clone(), self.columns.len() - 1);
+                    self.columns.len() - 1
+                }
+            };
+            self.columns[i].add(value);
+        }
+        let mut text = String::new();
+        for value in row.fields.values() {
+            push_strings(value, &mut text);
+        }
+        let chars = text.chars().count() as u64;
+        self.text_chars.add(chars);
+        self.text_tokens.add(approximate_tokens(&text));
+        count_scripts(&text, &mut self.scripts);
+        if self.rows <= LANGUAGE_ROWS {
+            count_language_words(&text, &mut self.language_words);
+        }
+        // The row as canonical JSON (keys in order), hashed with two keys: 128 bits.
+        let canonical = Value::Object(row.fields.clone()).to_string();
+        let key = hash128(canonical.as_bytes());
+        let repeat = match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row.line);
+                None
+            }
+        };
+        if let Some(first) = repeat {
+            self.exact.count += 1;
+            if self.exact.examples.len() < self.settings.examples {
+                self.exact.examples.push((row.line, first));
+            }
+        }
+        if let Some((near, found)) = &mut self.near {
+            let earlier = near.add(row.line, &text);
+            if let (Some(first), None) = (earlier, repeat) {
+                found.count += 1;
+                if found.examples.len() < self.settings.examples {
+                    found.examples.push((row.line, first));
+                }
+            }
+        }
+        if self.samples.len() < self.settings.samples {
+            self.samples.push(Value::Object(row.fields.clone()));
+        }
+    }
+
+    pub fn finish(self, skipped: u64, skipped_examples: Vec<String>) -> Inspection {
+        let total: u64 = self.language_words.values().sum();
+        let mut languages: Vec<LanguageHint> = self
+            .language_words
+            .iter()
+            .map(|(l, n)| LanguageHint { language: (*l).to_string(), share: *n as f64 / total.max(1) as f64 })
+            .filter(|h| h.share >= 0.05)
+            .collect();
+        languages.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.language.cmp(&b.language)));
+        Inspection {
+            rows: self.rows,
+            skipped,
+            skipped_examples,
+            columns: self.columns.into_iter().map(ColumnAcc::finish).collect(),
+            text_chars: self.text_chars.finish(),
+            text_tokens: self.text_tokens.finish(),
+            exact_duplicates: self.exact,
+            near_duplicates: self.near.map(|(nd, found)| {
+                let (bands, rows_per_band) = nd.shape();
+                let s = self.settings.near.unwrap_or_default();
+                NearReport { threshold: s.threshold, shingle: s.shingle, bands, rows_per_band, found }
+            }),
+            scripts: self.scripts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            languages,
+            samples: self.samples,
+        }
+    }
+}
+
+impl ColumnAcc {
+    fn new(name: &str) -> ColumnAcc {
+        ColumnAcc {
+            name: name.to_string(),
+            present: 0,
+            nulls: 0,
+            empty: 0,
+            types: BTreeMap::new(),
+            chars: Histogram::default(),
+            numbers: None,
+        }
+    }
+
+    fn add(&mut self, value: &Value) {
+        self.present += 1;
+        *self.types.entry(kind_of(value)).or_insert(0) += 1;
+        match value {
+            Value::Null => self.nulls += 1,
+            Value::String(s) => {
+                if s.trim().is_empty() {
+                    self.empty += 1;
+                }
+                self.chars.add(s.chars().count() as u64);
+            }
+            Value::Array(a) if a.is_empty() => self.empty += 1,
+            Value::Object(o) if o.is_empty() => self.empty += 1,
+            Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    let s = self.numbers.get_or_insert(Numbers { count: 0, min: x, max: x, mean: 0.0 });
+                    s.count += 1;
+                    s.min = s.min.min(x);
+                    s.max = s.max.max(x);
+                    s.mean += (x - s.mean) / s.count as f64;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> ColumnReport {
+        ColumnReport {
+            name: self.name,
+            present: self.present,
+            nulls: self.nulls,
+            empty: self.empty,
+            types: self.types.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            chars: self.chars.finish(),
+            numbers: self.numbers,
+        }
+    }
+}
+
+fn push_strings(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(s);
+        }
+        Value::Array(items) => items.iter().for_each(|v| push_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| push_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Tokens as a byte-pair tokenizer of English would make them, roughly: a word piece per four
+/// characters of a word, and each punctuation mark its own.
+pub fn approximate_tokens(text: &str) -> u64 {
+    let mut tokens = 0u64;
+    let mut run = 0u64;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            run += 1;
+        } else {
+            tokens += run.div_ceil(4);
+            run = 0;
+            if !c.is_whitespace() {
+                tokens += 1;
+            }
+        }
+    }
+    tokens + run.div_ceil(4)
+}
+
+fn hash128(bytes: &[u8]) -> u128 {
+    let hash = |seed: u64| {
+        let mut h =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+        h.write_u64(seed);
+        h.write(bytes);
+        h.finish()
+    };
+    (u128::from(hash(1)) << 64) | u128::from(hash(2))
+}
+
+fn script_of(c: char) -> &'static str {
+    match c as u32 {
+        0x00..=0x7f => "ascii",
+        0x80..=0x24f | 0x1e00..=0x1eff => "latin",
+        0x370..=0x3ff => "greek",
+        0x400..=0x52f => "cyrillic",
+        0x590..=0x5ff => "hebrew",
+        0x600..=0x6ff | 0x750..=0x77f => "arabic",
+        0x900..=0x97f => "devanagari",
+        0x3040..=0x30ff => "kana",
+        0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff => "han",
+        0xac00..=0xd7af | 0x1100..=0x11ff => "hangul",
+        0x1f300..=0x1faff | 0x2600..=0x27bf => "emoji and symbols",
+        0xfffd => "replacement character",
+        _ => "other",
+    }
+}
+
+fn count_scripts(text: &str, scripts: &mut BTreeMap<&'static str, u64>) {
+    // Most text is ASCII: count it without a lookup per character.
+    let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
+    if ascii > 0 {
+        *scripts.entry("ascii").or_insert(0) += ascii;
+    }
+    if ascii as usize != text.len() {
+        for c in text.chars().filter(|c| !c.is_ascii()) {
+            *scripts.entry(script_of(c)).or_insert(0) += 1;
+        }
+    }
+}
+
+/// The most common words of a few languages written in Latin script; a text's language shows
+/// in which of them it uses. Words shared by two lists count for neither.
+const COMMON_WORDS: &[(&str, &[&str])] = &[
+    ("en", &["the", "and", "of", "to", "is", "in", "that", "it", "with", "for", "this", "are", "was", "be", "you"]),
+    ("fr", &["le", "la", "les", "et", "des", "est", "une", "du", "que", "pour", "dans", "pas", "qui", "sur", "au"]),
+    (
+        "de",
+        &["der", "die", "und", "das", "ist", "nicht", "ein", "zu", "den", "mit", "von", "sich", "auch", "auf", "ich"],
+    ),
+    ("es", &["el", "los", "las", "y", "del", "es", "por", "una", "con", "para", "como", "pero", "su", "se", "lo"]),
+    (
+        "it",
+        &["il", "di", "che", "è", "non", "per", "gli", "della", "sono", "con", "anche", "nel", "questo", "ma", "si"],
+    ),
+    ("pt", &["o", "os", "não", "uma", "com", "para", "mais", "como", "dos", "ao", "foi", "ele", "das", "tem", "à"]),
+    ("nl", &["het", "een", "van", "en", "niet", "dat", "zijn", "op", "voor", "met", "ook", "maar", "wat", "bij", "er"]),
+];
+
+fn count_language_words(text: &str, counts: &mut HashMap<&'static str, u64>) {
+    thread_local! {
+        static WORDS: HashMap<&'static str, &'static str> = {
+            let mut owner: HashMap<&'static str, Option<&'static str>> = HashMap::new();
+            for (lang, words) in COMMON_WORDS {
+                for w in *words {
+                    owner.entry(w).and_modify(|o| *o = None).or_insert(Some(lang));
+                }
+            }
+            owner.into_iter().filter_map(|(w, l)| Some((w, l?))).collect()
+        };
+    }
+    WORDS.with(|words| {
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && w.len() <= 6) {
+            let lower = word.to_lowercase();
+            if let Some(lang) = words.get(lower.as_str()) {
+                *counts.entry(lang).or_insert(0) += 1;
+            }
+        }
+    });
+}
+
+/// Counts of values, exact below 1024 and in buckets 1% wide above.
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    counts: BTreeMap<u32, u64>,
+    count: u64,
+    min: u64,
+    max: u64,
+    sum: f64,
+}
+
+const EXACT_BELOW: u64 = 1024;
+
+impl Histogram {
+    fn bucket(v: u64) -> u32 {
+        if v < EXACT_BELOW {
+            v as u32
+        } else {
+            EXACT_BELOW as u32 + ((v as f64 / EXACT_BELOW as f64).ln() / 1.01f64.ln()) as u32
+        }
+    }
+
+    fn value_of(bucket: u32) -> u64 {
+        if u64::from(bucket) < EXACT_BELOW {
+            u64::from(bucket)
+        } else {
+            // The bucket's middle.
+            (EXACT_BELOW as f64 * 1.01f64.powf((bucket - EXACT_BELOW as u32) as f64 + 0.5)).round() as u64
+        }
+    }
+
+    fn add(&mut self, v: u64) {
+        *self.counts.entry(Self::bucket(v)).or_insert(0) += 1;
+        self.min = if self.count == 0 { v } else { self.min.min(v) };
+        self.max = self.max.max(v);
+        self.count += 1;
+        self.sum += v as f64;
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        let rank = ((q * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, n) in &self.counts {
+            seen += n;
+            if seen == self.count {
+                return self.max; // the last bucket holds the largest value, known exactly
+            }
+            if seen >= rank {
+                return Self::value_of(*bucket).clamp(self.min, self.max);
+            }
+        }
+        self.max
+    }
+
+    fn finish(self) -> Option<Lengths> {
+        (self.count > 0).then(|| Lengths {
+            count: self.count,
+            min: self.min,
+            max: self.max,
+            mean: self.sum / self.count as f64,
+            p50: self.quantile(0.5),
+            p90: self.quantile(0.9),
+            p99: self.quantile(0.99),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+use super::*;
+use crate::read::OnMalformed;
+use serde_json::json;
+
+fn inspect_lines(lines: &[Value], extra: &str) -> Inspection {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.jsonl");
+    let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    text.push_str(extra);
+    std::fs::write(&path, text).unwrap();
+    let mut rows = Rows::open(&path, OnMalformed::Skip).unwrap();
+    inspect(&mut rows, &InspectSettings::default()).unwrap()
+}
+
+/// A long text: 120 different words.
+fn story() -> String {
+    (0..120).map(|i| format!("w{}", i * 31)).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn counts_columns_nulls_empties_and_numbers_across_a_mixed_schema() {
+    let i = inspect_lines(
+        &[
+            json!({"prompt": "2+2=", "answer": "4", "score": 1}),
+            json!({"prompt": "", "answer": null, "score": 0.5}),
+            json!({"prompt": "3+3=", "tags": []}),
+        ],
+        "not json\n",
+    );
+    assert_eq!((i.rows, i.skipped), (3, 1));
+    assert!(i.skipped_examples[0].contains(":4: not JSON"), "{:?}", i.skipped_examples);
+    let col = |name: &str| i.columns.iter().find(|c| c.name == name).unwrap();
+    assert_eq!((col("prompt").present, col("prompt").empty), (3, 1));
+    assert_eq!((col("answer").present, col("answer").nulls), (2, 1));
+    assert_eq!(col("answer").types, BTreeMap::from([("null".into(), 1), ("string".into(), 1)]));
+    assert_eq!((col("tags").present, col("tags").empty), (1, 1), "a column only some rows have");
+    let n = col("score").numbers.clone().unwrap();
+    assert_eq!((n.count, n.min, n.max, n.mean), (2, 0.5, 1.0, 0.75));
+    assert_eq!(col("prompt").chars.clone().unwrap().max, 4);
+    assert_eq!(i.samples.len(), 3);
+}
+
+#[test]
+fn finds_exact_and_near_duplicates_and_says_which_rows() {
+    let story = story();
+    let near = story.replacen("w310", "changed", 1);
+    let i = inspect_lines(
+        &[
+            json!({"text": story}),
+            json!({"text": "something else entirely, about arithmetic and reversing words in a small model"}),
+            json!({"text": story}),
+            json!({"text": near}),
+            json!({"text": story}),
+        ],
+        "",
+    );
+    assert_eq!(i.exact_duplicates.count, 2);
+    assert_eq!(i.exact_duplicates.examples, vec![(3, 1), (5, 1)]);
+    let near = i.near_duplicates.unwrap();
+    assert_eq!(near.found.count, 1, "exact repeats are not counted again as near ones");
+    assert_eq!(near.found.examples, vec![(4, 1)]);
+    assert_eq!(near.threshold, 0.8);
+}
+
+#[test]
+fn lengths_scripts_and_languages() {
+    let rows: Vec<Value> = (1..=100).map(|n| json!({"text": "a".repeat(n)})).collect();
+    let i = inspect_lines(&rows, "");
+    let chars = i.text_chars.unwrap();
+    assert_eq!((chars.min, chars.max, chars.p50, chars.p90, chars.p99), (1, 100, 50, 90, 99));
+    assert_eq!(chars.mean, 50.5);
+    assert_eq!(i.text_tokens.unwrap().max, 25, "about four characters a token");
+
+    let i = inspect_lines(
+        &[
+            json!({"text": "Le chat est sur la table et les enfants sont dans le jardin pour jouer"}),
+            json!({"text": "数学の問題を解く"}),
+        ],
+        "",
+    );
+    assert_eq!(i.languages[0].language, "fr", "{:?}", i.languages);
+    assert!(i.scripts["han"] >= 3 && i.scripts["kana"] >= 3, "{:?}", i.scripts);
+    assert!(i.scripts["ascii"] > 50);
+}
+
+#[test]
+fn long_lengths_are_within_one_percent() {
+    let mut h = Histogram::default();
+    for v in [5_000u64, 10_000, 20_000, 1_000_000] {
+        h.add(v);
+    }
+    let p50 = h.quantile(0.5) as f64;
+    assert!((p50 - 10_000.0).abs() / 10_000.0 < 0.01, "{p50}");
+    assert_eq!(h.quantile(1.0), 1_000_000, "never beyond the largest seen");
+}
+
+#[test]
+fn token_estimate_counts_words_in_pieces_and_punctuation() {
+    assert_eq!(approximate_tokens(""), 0);
+    assert_eq!(approximate_tokens("hello, world!"), 2 + 1 + 2 + 1);
+    assert_eq!(approximate_tokens("a b c"), 3);
+}
