@@ -27,5 +27,5 @@ pub use surface::{EditViolation, PathSet};
 pub use transcript::{Price, Spend, Transcript};
 pub use trial::{
     BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialNode, TrialRecord,
-    TrialStatus,
+    TrialStatus, counts_against_budget,
 };

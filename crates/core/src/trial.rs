@@ -161,12 +161,12 @@ impl TrialRecord {
     /// Counts against the study's trial budget: a candidate that did not end as an
     /// infrastructure fault.
     pub fn is_counted(&self) -> bool {
-        counted(&self.specialist, self.label)
+        counts_against_budget(&self.specialist, self.label)
     }
 }
 
 /// The budget rule: candidates count, the baseline and infrastructure faults do not.
-fn counted(specialist: &str, label: Option<Label>) -> bool {
+pub fn counts_against_budget(specialist: &str, label: Option<Label>) -> bool {
     specialist != BASELINE_SPECIALIST && label != Some(Label::HarnessAbort)
 }
 
@@ -194,7 +194,7 @@ impl TrialNode {
 
     /// Counts against the study's trial budget, as [`TrialRecord::is_counted`].
     pub fn is_counted(&self) -> bool {
-        counted(&self.specialist, self.label)
+        counts_against_budget(&self.specialist, self.label)
     }
 }
 

@@ -93,6 +93,10 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The columns `rows::node` reads: a trial as a node of the lineage tree.
+const NODE_COLUMNS: &str = "number, parent, retry_of, specialist, substr(hypothesis, 1, 120) AS hypothesis, status, \
+                            label, score, train_seconds + eval_seconds AS compute_seconds, finished_ms";
+
 fn migrator(backend: Backend) -> Migrator {
     let sql: [&'static str; 2] = match backend {
         Backend::Sqlite => [
@@ -562,11 +566,9 @@ impl Store {
     /// Every trial of the study as a node of its lineage tree, in number order: the columns a
     /// tree and its curves need and the first 120 characters of the hypothesis, nothing more.
     pub async fn trial_nodes(&self, study: i64) -> Result<Vec<TrialNode>> {
-        let rows = sqlx::query(
-            "SELECT number, parent, retry_of, specialist, substr(hypothesis, 1, 120) AS hypothesis, status, label,
-                    score, train_seconds + eval_seconds AS compute_seconds, finished_ms
-             FROM trials WHERE study_id = $1 ORDER BY number",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NODE_COLUMNS} FROM trials WHERE study_id = $1 ORDER BY number"
+        )))
         .bind(study)
         .fetch_all(&self.pool)
         .await
@@ -577,13 +579,11 @@ impl Store {
     /// The trials that events after `after` (an event id) touched, in number order: what a
     /// watcher holding every node up to that event must read again.
     pub async fn trial_nodes_touched_since(&self, study: i64, after: i64) -> Result<Vec<TrialNode>> {
-        let rows = sqlx::query(
-            "SELECT number, parent, retry_of, specialist, substr(hypothesis, 1, 120) AS hypothesis, status, label,
-                    score, train_seconds + eval_seconds AS compute_seconds, finished_ms
-             FROM trials WHERE study_id = $1 AND number IN
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NODE_COLUMNS} FROM trials WHERE study_id = $1 AND number IN
                 (SELECT trial FROM events WHERE study_id = $1 AND id > $2 AND trial IS NOT NULL)
-             ORDER BY number",
-        )
+             ORDER BY number"
+        )))
         .bind(study)
         .bind(after)
         .fetch_all(&self.pool)
@@ -632,13 +632,10 @@ impl Store {
                 ),
                 None => None,
             };
-            if specialist == postdoc_core::BASELINE_SPECIALIST {
-                continue;
-            }
-            if label != Some(postdoc_core::Label::HarnessAbort) {
+            if postdoc_core::counts_against_budget(&specialist, label) {
                 tally.counted += n as u64;
             }
-            if let Some(l) = label {
+            if let (Some(l), false) = (label, specialist == postdoc_core::BASELINE_SPECIALIST) {
                 *tally.labels.entry(l).or_insert(0) += n as usize;
             }
         }
