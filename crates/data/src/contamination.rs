@@ -62,10 +62,15 @@ impl Record {
 }
 
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    for_each_string(value, &mut |s| out.push(s.to_string()));
+}
+
+/// Calls `f` on every string in `value`, at any depth, in order.
+pub(crate) fn for_each_string(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
     match value {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| for_each_string(v, f)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| for_each_string(v, f)),
         _ => {}
     }
 }

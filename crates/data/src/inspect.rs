@@ -5,6 +5,7 @@
 //! language, and a few sample rows. Memory is bounded by the number of rows (a hash per row,
 //! a few band keys per row for near duplicates), never by their size.
 
+use crate::contamination::for_each_string;
 use crate::minhash::{NearDuplicates, NearSettings};
 use crate::read::{ReadError, Row, Rows, kind_of};
 use serde::Serialize;
@@ -179,9 +180,15 @@ impl Accumulator {
             };
             self.columns[i].add(value);
         }
+        // Every string in the row, one per line, as the contamination engine joins them.
         let mut text = String::new();
         for value in row.fields.values() {
-            push_strings(value, &mut text);
+            for_each_string(value, &mut |s| {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(s);
+            });
         }
         let chars = text.chars().count() as u64;
         self.text_chars.add(chars);
@@ -191,8 +198,8 @@ impl Accumulator {
             count_language_words(&text, &mut self.language_words);
         }
         // The row as canonical JSON (keys in order), hashed with two keys: 128 bits.
-        let canonical = Value::Object(row.fields.clone()).to_string();
-        let key = hash128(canonical.as_bytes());
+        let canonical = serde_json::to_vec(&row.fields).expect("JSON values serialize");
+        let key = hash128(&canonical);
         let repeat = match self.seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -298,20 +305,6 @@ impl ColumnAcc {
             chars: self.chars.finish(),
             numbers: self.numbers,
         }
-    }
-}
-
-fn push_strings(value: &Value, out: &mut String) {
-    match value {
-        Value::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(s);
-        }
-        Value::Array(items) => items.iter().for_each(|v| push_strings(v, out)),
-        Value::Object(map) => map.values().for_each(|v| push_strings(v, out)),
-        _ => {}
     }
 }
 
