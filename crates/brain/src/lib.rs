@@ -251,15 +251,9 @@ impl Endpoint {
 /// provider's own message.
 pub(crate) async fn status_error(provider: &str, response: reqwest::Response) -> BrainError {
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+    let retry_after = postdoc_web::retry_after(response.headers());
     let body = response.text().await.unwrap_or_default();
-    let message = provider_message(&body);
+    let message = postdoc_web::error_message(&body);
     let reason = format!("{provider} answered HTTP {}: {message}", status.as_u16());
     if status.as_u16() == 408 || status.as_u16() == 409 || status.as_u16() == 429 || status.is_server_error() {
         BrainError::Transient { reason, retry_after }
@@ -268,25 +262,7 @@ pub(crate) async fn status_error(provider: &str, response: reqwest::Response) ->
     }
 }
 
-/// The human part of an error body (`{"error": {"message": ...}}` in both formats), or the
-/// start of the body.
-pub(crate) fn provider_message(body: &str) -> String {
-    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let from_json = parsed.as_ref().and_then(|v| {
-        v.pointer("/error/message").or_else(|| v.get("message")).or_else(|| v.get("error")).and_then(|m| m.as_str())
-    });
-    let text = from_json.unwrap_or(body).trim();
-    if text.is_empty() { "(no message)".into() } else { short(text, 300) }
-}
-
-/// The first `chars` characters of `text`, with an ellipsis if it went on.
-pub(crate) fn short(text: &str, chars: usize) -> String {
-    let mut s: String = text.chars().take(chars).collect();
-    if s.len() < text.len() {
-        s.push('…');
-    }
-    s
-}
+pub(crate) use postdoc_web::short;
 
 #[cfg(test)]
 mod tests {
@@ -299,17 +275,5 @@ mod tests {
         let endpoint = Endpoint::new("http://x/v1/", "m", Some(key));
         assert!(!format!("{endpoint:?}").contains("secret"), "{endpoint:?}");
         assert_eq!(endpoint.base_url, "http://x/v1");
-    }
-
-    #[test]
-    fn provider_messages_are_found_in_either_format_or_cut_short() {
-        assert_eq!(provider_message(r#"{"error": {"message": "bad model", "type": "x"}}"#), "bad model");
-        assert_eq!(
-            provider_message(r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#),
-            "Overloaded"
-        );
-        assert_eq!(provider_message(""), "(no message)");
-        let long = "x".repeat(1000);
-        assert_eq!(provider_message(&long).chars().count(), 301);
     }
 }

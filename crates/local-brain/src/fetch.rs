@@ -16,16 +16,12 @@ pub struct FetchError {
     pub reason: String,
 }
 
-/// Where fetched models are kept: `$POSTDOC_MODELS`, else the user's cache folder.
+/// Where fetched models are kept: `$POSTDOC_MODELS`, else `models` in postdoc's cache folder.
 pub fn model_cache() -> PathBuf {
-    if let Some(dir) = std::env::var_os("POSTDOC_MODELS") {
-        return PathBuf::from(dir);
+    match std::env::var_os("POSTDOC_MODELS") {
+        Some(dir) => PathBuf::from(dir),
+        None => postdoc_web::cache_home().join("models"),
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("postdoc").join("models")
 }
 
 /// The default model's file in `cache`, fetched first if it is not there yet. Safe to call from
