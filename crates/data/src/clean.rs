@@ -5,21 +5,17 @@
 
 use crate::contamination::{EvalIndex, EvalItem, Record, Settings};
 use crate::read::{OnMalformed, ReadError, Rows};
+use crate::write::{RowWriter, WriteError};
 use serde::Serialize;
 use serde_json::Value;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error("{}: the clean copy is written as JSON Lines; name it .jsonl", path.display())]
     OutputFormat { path: PathBuf },
     #[error("{}: the output would overwrite the training set", path.display())]
@@ -65,6 +61,8 @@ pub struct CleanReport {
     pub eval_items_found: usize,
     /// The first removed rows, in order.
     pub examples: Vec<Removed>,
+    /// The version of the clean copy.
+    pub version: String,
 }
 
 /// Removed rows listed in full in the report.
@@ -87,64 +85,41 @@ pub fn decontaminate(
         return Err(CleanError::SameFile { path: out.to_path_buf() });
     }
     let mut rows = Rows::open(train, policy)?;
-    let partial = partial_path(out);
-    let write_error = |source| CleanError::Write { path: partial.clone(), source };
-    let file = std::fs::File::create(&partial).map_err(write_error)?;
-    let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        let mut report = CleanReport {
-            rows: 0,
-            kept: 0,
-            removed: 0,
-            skipped: 0,
-            eval_items: index.len(),
-            eval_items_found: 0,
-            examples: Vec::new(),
-        };
-        let mut found = vec![false; index.len()];
-        for row in rows.by_ref() {
-            let row = row?;
-            report.rows += 1;
-            let value = Value::Object(row.fields);
-            let hits = index.check(&Record::from_value(&value));
-            if hits.is_empty() {
-                serde_json::to_writer(&mut w, &value).map_err(|e| write_error(e.into()))?;
-                w.write_all(b"\n").map_err(write_error)?;
-                report.kept += 1;
-                continue;
-            }
-            report.removed += 1;
-            for item in hits.keys() {
-                found[*item] = true;
-            }
-            if report.examples.len() < EXAMPLES {
-                let items = hits.iter().map(|(i, kind)| (index.name(*i).to_string(), kind.to_string())).collect();
-                report.examples.push(Removed { line: row.line, items });
-            }
+    let mut w = RowWriter::create(out, None)?;
+    let mut report = CleanReport {
+        rows: 0,
+        kept: 0,
+        removed: 0,
+        skipped: 0,
+        eval_items: index.len(),
+        eval_items_found: 0,
+        examples: Vec::new(),
+        version: String::new(),
+    };
+    let mut found = vec![false; index.len()];
+    for row in rows.by_ref() {
+        let row = row?;
+        report.rows += 1;
+        let value = Value::Object(row.fields);
+        let hits = index.check(&Record::from_value(&value));
+        if hits.is_empty() {
+            w.write(&value)?;
+            report.kept += 1;
+            continue;
         }
-        w.flush().map_err(write_error)?;
-        w.get_ref().sync_all().map_err(write_error)?;
-        report.skipped = rows.skipped().count;
-        report.eval_items_found = found.iter().filter(|f| **f).count();
-        Ok(report)
-    })();
-    match result {
-        Ok(report) => {
-            std::fs::rename(&partial, out).map_err(|source| CleanError::Write { path: out.to_path_buf(), source })?;
-            Ok(report)
+        report.removed += 1;
+        for item in hits.keys() {
+            found[*item] = true;
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
+        if report.examples.len() < EXAMPLES {
+            let items = hits.iter().map(|(i, kind)| (index.name(*i).to_string(), kind.to_string())).collect();
+            report.examples.push(Removed { line: row.line, items });
         }
     }
-}
-
-/// Where an output is written before it is complete.
-pub fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
+    report.version = w.finish()?.version;
+    report.skipped = rows.skipped().count;
+    report.eval_items_found = found.iter().filter(|f| **f).count();
+    Ok(report)
 }
 
 /// An index of the evaluation files, refusing sets with nothing to check.
@@ -167,6 +142,7 @@ pub fn eval_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::partial_path;
     use serde_json::json;
 
     fn jsonl(dir: &Path, name: &str, rows: &[Value]) -> PathBuf {

@@ -6,8 +6,10 @@
 //! a few band keys per row for near duplicates), never by their size.
 
 use crate::contamination::for_each_string;
+use crate::formats::{Shape, recognise};
 use crate::minhash::{NearDuplicates, NearSettings};
 use crate::read::{ReadError, Row, Rows, kind_of};
+use crate::version::Hasher as ContentHasher;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +51,10 @@ pub struct Inspection {
     pub scripts: BTreeMap<String, u64>,
     /// Languages whose common words the text uses, with their share of those words.
     pub languages: Vec<LanguageHint>,
+    /// Rows by the post-training shape they have (rows of no known shape are not counted).
+    pub shapes: BTreeMap<Shape, u64>,
+    /// The content's version (see `version.rs`), when no row was skipped.
+    pub version: Option<String>,
     pub samples: Vec<Value>,
 }
 
@@ -85,7 +91,21 @@ pub struct Lengths {
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
+    /// How the lengths spread: about [`BINS`] bins of equal width from `min` to `max` (of equal
+    /// ratio when the range spans more than two orders of magnitude), for plots.
+    pub histogram: Vec<Bin>,
 }
+
+/// Values in `from..=to`, and how many.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bin {
+    pub from: u64,
+    pub to: u64,
+    pub count: u64,
+}
+
+/// Bins of a length histogram.
+pub const BINS: usize = 24;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Duplicates {
@@ -112,6 +132,58 @@ pub struct LanguageHint {
     pub share: f64,
 }
 
+impl Inspection {
+    /// The inspection in a few lines of plain text, for a reader with little room (an agent's
+    /// tool result): counts, columns, shapes, duplicates, languages and the start of a few rows.
+    pub fn brief(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = write!(out, "{} rows", self.rows);
+        if self.skipped > 0 {
+            let _ = write!(out, " ({} malformed skipped)", self.skipped);
+        }
+        out.push('\n');
+        if let Some(l) = &self.text_chars {
+            let _ = writeln!(out, "characters per row: min {}, median {}, p90 {}, max {}", l.min, l.p50, l.p90, l.max);
+        }
+        if let Some(l) = &self.text_tokens {
+            let _ = writeln!(out, "tokens per row (approx.): median {}, p90 {}, max {}", l.p50, l.p90, l.max);
+        }
+        for c in &self.columns {
+            let types: Vec<String> = c.types.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = write!(out, "column {}: {}", c.name, types.join(", "));
+            if c.nulls + c.empty > 0 {
+                let _ = write!(out, "; {} null, {} empty", c.nulls, c.empty);
+            }
+            if let Some(l) = &c.chars {
+                let _ = write!(out, "; {}..{} chars (median {})", l.min, l.max, l.p50);
+            }
+            out.push('\n');
+        }
+        if !self.shapes.is_empty() {
+            let shapes: Vec<String> = self.shapes.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let _ = writeln!(out, "post-training shape: {}", shapes.join(", "));
+        }
+        let _ = write!(out, "exact duplicates: {}", self.exact_duplicates.count);
+        if let Some(near) = &self.near_duplicates {
+            let _ = write!(out, "; near duplicates (similarity > {}): {}", near.threshold, near.found.count);
+        }
+        out.push('\n');
+        if !self.languages.is_empty() {
+            let langs: Vec<String> =
+                self.languages.iter().map(|l| format!("{} {:.0}%", l.language, 100.0 * l.share)).collect();
+            let _ = writeln!(out, "language hints: {}", langs.join(", "));
+        }
+        for (i, sample) in self.samples.iter().enumerate() {
+            let text = sample.to_string();
+            let shown: String = text.chars().take(240).collect();
+            let more = if shown.len() < text.len() { "…" } else { "" };
+            let _ = writeln!(out, "row {}: {shown}{more}", i + 1);
+        }
+        out
+    }
+}
+
 /// Reads `rows` to the end and says what is in them.
 pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection, ReadError> {
     let mut acc = Accumulator::new(settings);
@@ -136,6 +208,8 @@ pub struct Accumulator {
     near: Option<(NearDuplicates, Duplicates)>,
     scripts: BTreeMap<&'static str, u64>,
     language_words: HashMap<&'static str, u64>,
+    shapes: BTreeMap<Shape, u64>,
+    version: ContentHasher,
     samples: Vec<Value>,
 }
 
@@ -163,6 +237,8 @@ impl Accumulator {
             near: settings.near.map(|s| (NearDuplicates::new(s), Duplicates::default())),
             scripts: BTreeMap::new(),
             language_words: HashMap::new(),
+            shapes: BTreeMap::new(),
+            version: ContentHasher::default(),
             samples: Vec::new(),
         }
     }
@@ -197,9 +273,10 @@ impl Accumulator {
         if self.rows <= LANGUAGE_ROWS {
             count_language_words(&text, &mut self.language_words);
         }
-        // The row as canonical JSON (keys in order), hashed with two keys: 128 bits.
-        let canonical = serde_json::to_vec(&row.fields).expect("JSON values serialize");
-        let key = hash128(&canonical);
+        // The row as canonical JSON (keys in order): hashed into the file's version, and with
+        // two keys into 128 bits that find exact duplicates.
+        self.version.add(&row.fields);
+        let key = hash128(self.version.last_line());
         let repeat = match self.seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -221,6 +298,9 @@ impl Accumulator {
                     found.examples.push((row.line, first));
                 }
             }
+        }
+        if let Some(shape) = recognise(&row.fields) {
+            *self.shapes.entry(shape).or_default() += 1;
         }
         if self.samples.len() < self.settings.samples {
             self.samples.push(Value::Object(row.fields.clone()));
@@ -251,6 +331,9 @@ impl Accumulator {
             }),
             scripts: self.scripts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             languages,
+            shapes: self.shapes,
+            // Rows skipped leave the file's content undefined: no version for it.
+            version: (skipped == 0).then(|| self.version.finish().0),
             samples: self.samples,
         }
     }
@@ -462,6 +545,35 @@ impl Histogram {
         self.max
     }
 
+    /// The counts regrouped into about [`BINS`] plot bins.
+    fn bins(&self) -> Vec<Bin> {
+        let (lo, hi) = (self.min, self.max);
+        if hi == lo {
+            return vec![Bin { from: lo, to: hi, count: self.count }];
+        }
+        let ratio = (hi.max(1) as f64) / (lo.max(1) as f64);
+        let edges: Vec<u64> = if ratio > 100.0 {
+            let (a, b) = ((lo.max(1) as f64).ln(), (hi as f64).ln());
+            (0..=BINS).map(|i| (a + (b - a) * i as f64 / BINS as f64).exp().round() as u64).collect()
+        } else {
+            (0..=BINS).map(|i| lo + ((hi - lo) as f64 * i as f64 / BINS as f64).round() as u64).collect()
+        };
+        let mut edges = edges;
+        edges[0] = lo;
+        edges.dedup();
+        let mut bins: Vec<Bin> =
+            edges.windows(2).map(|w| Bin { from: w[0], to: w[1].saturating_sub(1).max(w[0]), count: 0 }).collect();
+        if let Some(last) = bins.last_mut() {
+            last.to = hi;
+        }
+        for (bucket, n) in &self.counts {
+            let v = Self::value_of(*bucket).clamp(lo, hi);
+            let i = bins.partition_point(|b| b.to < v).min(bins.len() - 1);
+            bins[i].count += n;
+        }
+        bins
+    }
+
     fn finish(self) -> Option<Lengths> {
         (self.count > 0).then(|| Lengths {
             count: self.count,
@@ -471,6 +583,7 @@ impl Histogram {
             p50: self.quantile(0.5),
             p90: self.quantile(0.9),
             p99: self.quantile(0.99),
+            histogram: self.bins(),
         })
     }
 }
