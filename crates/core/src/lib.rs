@@ -8,6 +8,7 @@ pub mod knob;
 pub mod knobs_file;
 pub mod label;
 pub mod lineage;
+pub mod literature;
 pub mod manifest;
 pub mod noise;
 pub mod specialist;
@@ -26,6 +27,6 @@ pub use specialist::{BenchError, Observation, ProposalRequest, ProposeError, Sha
 pub use surface::{EditViolation, PathSet};
 pub use transcript::{Price, Spend, Transcript};
 pub use trial::{
-    BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, TrialNo, TrialNode, TrialRecord,
+    BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, Tally, TrialNo, TrialNode, TrialRecord,
     TrialStatus, counts_against_budget,
 };

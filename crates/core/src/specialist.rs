@@ -113,6 +113,26 @@ pub trait Workbench: Send + Sync {
     async fn show_trial(&self, trial: TrialNo) -> Result<String, BenchError>;
     /// The change from trial `from`'s recipe to trial `to`'s.
     async fn diff_trials(&self, from: TrialNo, to: TrialNo) -> Result<String, BenchError>;
+    /// Datasets on the Hugging Face Hub matching `query` (words, and `task:`, `language:`,
+    /// `licence:` terms), as a short list. A workbench with no way to look refuses.
+    async fn search_datasets(&self, query: &str) -> Result<String, BenchError> {
+        Err(BenchError::Refused(format!("dataset search is not available here (asked for `{query}`)")))
+    }
+    /// Papers in the study's library matching `query`, best first, each with its technique
+    /// cards' numbers. A workbench with no library refuses.
+    async fn search_papers(&self, query: &str) -> Result<String, BenchError> {
+        Err(BenchError::Refused(format!("there is no paper library here (asked for `{query}`)")))
+    }
+    /// One technique card: the technique, its claimed effect and setting, the part of a recipe
+    /// it touches, the paper, and the sentences each rests on.
+    async fn read_card(&self, card: i64) -> Result<String, BenchError> {
+        Err(BenchError::Refused(format!("there is no paper library here (asked for card {card})")))
+    }
+    /// What is in a dataset (a file of the draft, or `hub:OWNER/NAME`): its columns, shapes,
+    /// lengths, duplicates and a few rows, as a short report.
+    async fn inspect_dataset(&self, target: &str) -> Result<String, BenchError> {
+        Err(BenchError::Refused(format!("dataset inspection is not available here (asked for `{target}`)")))
+    }
     /// Keeps the proposal's transcript, to be stored with the trial it becomes (or with the
     /// record of why it became none).
     fn keep_transcript(&self, transcript: Transcript);

@@ -22,6 +22,9 @@ pub struct Proposal {
     /// The trial to build on; the current best when `None`.
     pub parent: Option<TrialNo>,
     pub edit: Edit,
+    /// The technique cards (their numbers in the store) the hypothesis rests on.
+    #[serde(default)]
+    pub cites: Vec<i64>,
 }
 
 /// The change itself.
@@ -168,6 +171,43 @@ impl TrialRecord {
 /// The budget rule: candidates count, the baseline and infrastructure faults do not.
 pub fn counts_against_budget(specialist: &str, label: Option<Label>) -> bool {
     specialist != BASELINE_SPECIALIST && label != Some(Label::HarnessAbort)
+}
+
+/// Aggregates over a study's trials: what counts against the budget, the compute spent, the
+/// proposals each specialist made and the labels candidates ended with. One rule, whether the
+/// store sums it in the database or a watcher over the trials it holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Candidate trials that count against the budget (not the baseline, not `harness_abort`).
+    pub counted: u64,
+    pub compute_seconds: f64,
+    /// Proposals per specialist, retries not included.
+    pub proposals: BTreeMap<String, u64>,
+    /// Labels of finished candidate trials.
+    pub labels: BTreeMap<Label, usize>,
+}
+
+impl Tally {
+    /// Adds `n` trials by `specialist` that ended with `label` (none yet: `None`), `first` of
+    /// them proposals rather than retries, which spent `compute_seconds` together.
+    pub fn add(&mut self, specialist: &str, label: Option<Label>, n: u64, first: u64, compute_seconds: f64) {
+        self.compute_seconds += compute_seconds;
+        *self.proposals.entry(specialist.to_string()).or_insert(0) += first;
+        if counts_against_budget(specialist, label) {
+            self.counted += n;
+        }
+        if let (Some(l), false) = (label, specialist == BASELINE_SPECIALIST) {
+            *self.labels.entry(l).or_insert(0) += n as usize;
+        }
+    }
+
+    pub fn of_nodes<'a>(nodes: impl IntoIterator<Item = &'a TrialNode>) -> Tally {
+        let mut tally = Tally::default();
+        for n in nodes {
+            tally.add(&n.specialist, n.label, 1, u64::from(n.retry_of.is_none()), n.compute_seconds);
+        }
+        tally
+    }
 }
 
 /// A trial as one node of the lineage tree and one point of the progress curves: what it is,

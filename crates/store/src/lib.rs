@@ -5,6 +5,8 @@
 //! transaction, so the event log and the queryable tables never disagree, and a process killed at
 //! any moment leaves either the whole change or none of it.
 
+mod datasets;
+mod papers;
 mod rows;
 #[doc(hidden)]
 pub mod testing;
@@ -17,19 +19,9 @@ use sqlx::{AnyPool, Connection, Row, SqlSafeStr};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use datasets::{DatasetUse, DatasetVersion};
+pub use postdoc_core::Tally;
 pub use rows::{EventRecord, Lease, StudyRecord};
-
-/// Aggregates over a study's trials; see [`Store::tally`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
-    /// Candidate trials that count against the budget (not the baseline, not `harness_abort`).
-    pub counted: u64,
-    pub compute_seconds: f64,
-    /// Proposals per specialist, retries not included.
-    pub proposals: BTreeMap<String, u64>,
-    /// Labels of finished candidate trials.
-    pub labels: BTreeMap<postdoc_core::Label, usize>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,6 +61,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where it is, any password hidden.
+    url: String,
 }
 
 fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -98,17 +92,21 @@ const NODE_COLUMNS: &str = "number, parent, retry_of, specialist, substr(hypothe
                             label, score, train_seconds + eval_seconds AS compute_seconds, finished_ms";
 
 fn migrator(backend: Backend) -> Migrator {
-    let sql: [&'static str; 2] = match backend {
+    let sql: [&'static str; 4] = match backend {
         Backend::Sqlite => [
             include_str!("../migrations/sqlite/0001_lineage.sql"),
             include_str!("../migrations/sqlite/0002_watch_indexes.sql"),
+            include_str!("../migrations/sqlite/0003_datasets.sql"),
+            include_str!("../migrations/sqlite/0004_papers.sql"),
         ],
         Backend::Postgres => [
             include_str!("../migrations/postgres/0001_lineage.sql"),
             include_str!("../migrations/postgres/0002_watch_indexes.sql"),
+            include_str!("../migrations/postgres/0003_datasets.sql"),
+            include_str!("../migrations/postgres/0004_papers.sql"),
         ],
     };
-    let names = ["lineage", "watch indexes"];
+    let names = ["lineage", "watch indexes", "datasets", "papers"];
     let migrations = (1..).zip(names).zip(sql).map(|((version, name), sql)| {
         Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
     });
@@ -187,7 +185,7 @@ impl Store {
                 Err(reason) => return Err(StoreError::Migrate { url: shown, reason }),
             }
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url: shown })
     }
 
     /// A write transaction. SQLite's must take the write lock up front (`BEGIN IMMEDIATE`): a
@@ -203,6 +201,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The store's URL, any password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub async fn close(&self) {
@@ -424,6 +427,18 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(q("insert trial"))?;
+        // The cards the hypothesis rests on (the proposal's event holds them too).
+        for card in &proposal.cites {
+            sqlx::query(
+                "INSERT INTO trial_cards (study_id, trial, card) VALUES ($1, $2, $3) ON CONFLICT (study_id, trial, card) DO NOTHING",
+            )
+            .bind(study)
+            .bind(next)
+            .bind(*card)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("cite card"))?;
+        }
         let payload = serde_json::json!({"proposal": proposal, "parent": parent, "retry_of": retry_of});
         append(&mut tx, study, Some(next as TrialNo), "proposed", &payload).await?;
         tx.commit().await.map_err(q("commit"))?;
@@ -623,8 +638,6 @@ impl Store {
             let n: i64 = r.try_get("n").map_err(q("tally trials"))?;
             let first: i64 = r.try_get("first").map_err(q("tally trials"))?;
             let compute_seconds: f64 = r.try_get("compute_seconds").map_err(q("tally trials"))?;
-            tally.compute_seconds += compute_seconds;
-            *tally.proposals.entry(specialist.clone()).or_insert(0) += first as u64;
             let label = match label {
                 Some(l) => Some(
                     l.parse::<postdoc_core::Label>()
@@ -632,12 +645,7 @@ impl Store {
                 ),
                 None => None,
             };
-            if postdoc_core::counts_against_budget(&specialist, label) {
-                tally.counted += n as u64;
-            }
-            if let (Some(l), false) = (label, specialist == postdoc_core::BASELINE_SPECIALIST) {
-                *tally.labels.entry(l).or_insert(0) += n as usize;
-            }
+            tally.add(&specialist, label, n as u64, first as u64, compute_seconds);
         }
         Ok(tally)
     }

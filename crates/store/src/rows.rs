@@ -39,7 +39,7 @@ pub struct Lease {
     pub heartbeat_ms: i64,
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &'static str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &'static str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {

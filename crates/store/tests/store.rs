@@ -3,7 +3,7 @@
 use postdoc_core::{
     Edit, Finding, KnobValue, Label, MetricPoint, Proposal, RunPurpose, RunRecord, TrialStatus, Verdict,
 };
-use postdoc_store::{Lease, Store, StoreError, StudyRecord, now_ms, testing};
+use postdoc_store::{DatasetVersion, Lease, Store, StoreError, StudyRecord, now_ms, testing};
 use std::collections::BTreeMap;
 
 async fn sqlite() -> (Store, tempfile::TempDir) {
@@ -37,8 +37,181 @@ both_backends!(
     a_trial_finishes_once,
     leases_exclude_a_second_driver,
     metrics_round_trip,
-    waiting_proposals_are_approved_or_rejected_once
+    waiting_proposals_are_approved_or_rejected_once,
+    dataset_versions_and_their_uses,
+    papers_citations_and_cards
 );
+
+async fn papers_citations_and_cards(store: Store) {
+    use postdoc_core::literature::{Card, Citation, Evidence, Paper, Section};
+    let lora = Paper {
+        id: "arxiv:2106.09685".into(),
+        title: "LoRA".into(),
+        authors: vec!["Edward J. Hu".into(), "Yelong Shen".into()],
+        arxiv: Some("2106.09685".into()),
+        citation_count: Some(10),
+        categories: vec!["cs.CL".into()],
+        source: "arxiv".into(),
+        ..Paper::default()
+    };
+    store.save_paper(&lora).await.unwrap();
+    // Another source's record fills what was missing and keeps the larger count.
+    let from_s2 = Paper {
+        abstract_text: Some("We propose LoRA.".into()),
+        s2: Some("a8ca".into()),
+        citation_count: Some(20000),
+        source: "semantic-scholar".into(),
+        ..lora.clone()
+    };
+    let merged = store.save_paper(&from_s2).await.unwrap();
+    assert_eq!((merged.citation_count, merged.s2.as_deref()), (Some(20000), Some("a8ca")));
+    let back = store.paper("arxiv:2106.09685").await.unwrap().unwrap();
+    assert_eq!(back.authors, ["Edward J. Hu", "Yelong Shen"]);
+    assert_eq!(back.abstract_text.as_deref(), Some("We propose LoRA."));
+    assert_eq!(back.source, "arxiv", "the first source stays");
+    assert_eq!(store.paper("arxiv:0000.0000").await.unwrap(), None);
+    store
+        .save_paper(&Paper {
+            id: "arxiv:1902.00751".into(),
+            title: "Adapters".into(),
+            source: "arxiv".into(),
+            ..Paper::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.papers().await.unwrap().len(), 2);
+
+    let edge = Citation {
+        citing: "arxiv:2106.09685".into(),
+        cited: "arxiv:1902.00751".into(),
+        influential: false,
+        contexts: vec!["as in [4]".into()],
+    };
+    store.save_citation(&edge).await.unwrap();
+    store
+        .save_citation(&Citation { influential: true, contexts: vec!["adapters add layers".into()], ..edge.clone() })
+        .await
+        .unwrap();
+    let edges = store.citations_of("arxiv:1902.00751").await.unwrap();
+    assert_eq!(edges.len(), 1);
+    assert!(edges[0].influential);
+    assert_eq!(edges[0].contexts.len(), 2);
+
+    let sections = vec![Section { kind: "method".into(), title: "Method".into(), text: "Low-rank updates.".into() }];
+    store.save_sections("arxiv:2106.09685", &sections).await.unwrap();
+    assert_eq!(store.sections("arxiv:2106.09685").await.unwrap(), sections);
+    store.link_dataset("arxiv:2106.09685", "glue", "linked").await.unwrap();
+    store.link_dataset("arxiv:2106.09685", "glue", "cites").await.unwrap();
+    assert_eq!(
+        store.datasets_of_paper("arxiv:2106.09685").await.unwrap(),
+        [("glue".to_string(), "linked".to_string())]
+    );
+
+    let card = Card {
+        id: 0,
+        paper: "arxiv:2106.09685".into(),
+        technique: "LoRA".into(),
+        effect: Some("10,000 times fewer parameters".into()),
+        setting: None,
+        part: "optimizer".into(),
+        section: "abstract".into(),
+        evidence: [(
+            "technique".to_string(),
+            Evidence { section: "abstract".into(), sentence: "We propose LoRA.".into() },
+        )]
+        .into(),
+        method: "extractive".into(),
+    };
+    let saved = store.save_cards("arxiv:2106.09685", "extractive", std::slice::from_ref(&card)).await.unwrap();
+    assert!(saved[0].id > 0);
+    let s = store.create_study(&study("cites")).await.unwrap();
+    let citing = Proposal { cites: vec![saved[0].id], ..proposal("low-rank updates, as LoRA", Edit::Unchanged) };
+    store.propose(s.id, &citing, None, None).await.unwrap();
+    // Re-extracting replaces the cards no trial cites; a cited one stays.
+    let again = store.save_cards("arxiv:2106.09685", "extractive", &[card]).await.unwrap();
+    assert_ne!(again[0].id, saved[0].id);
+    assert_eq!(store.cards(Some("arxiv:2106.09685")).await.unwrap().len(), 2);
+    let cited = store.cards_of_trial(s.id, 0).await.unwrap();
+    assert_eq!((cited.len(), cited[0].id), (1, saved[0].id));
+    assert_eq!(cited[0].evidence["technique"].sentence, "We propose LoRA.");
+    let proposed = store.events_of_kind(s.id, "proposed").await.unwrap();
+    assert_eq!(
+        proposed[0].payload["proposal"]["cites"],
+        serde_json::json!([saved[0].id]),
+        "the event holds the citation"
+    );
+}
+
+fn dataset(version: &str, source: &str) -> DatasetVersion {
+    DatasetVersion {
+        version: version.into(),
+        rows: 3,
+        bytes: 120,
+        format: "jsonl".into(),
+        shape: Some("messages".into()),
+        source: source.into(),
+        licence: None,
+        derived_from: None,
+        transform: None,
+        created_ms: now_ms(),
+    }
+}
+
+async fn dataset_versions_and_their_uses(store: Store) {
+    let raw = dataset("aa11", "train.jsonl");
+    store.record_dataset(&raw).await.unwrap();
+    // Seen again with a licence: the first source stays, the licence is filled in.
+    store
+        .record_dataset(&DatasetVersion { licence: Some("mit".into()), ..dataset("aa11", "copy.jsonl") })
+        .await
+        .unwrap();
+    let clean = DatasetVersion {
+        derived_from: Some("aa11".into()),
+        transform: Some(serde_json::json!({"op": "decontaminate", "against": ["bb22"], "removed": 1})),
+        ..dataset("aa22", "clean.jsonl")
+    };
+    store.record_dataset(&clean).await.unwrap();
+    let converted = DatasetVersion { derived_from: Some("aa22".into()), ..dataset("cc33", "clean.parquet") };
+    store.record_dataset(&converted).await.unwrap();
+
+    let known = store.dataset("aa1").await.unwrap().unwrap();
+    assert_eq!((known.source.as_str(), known.licence.as_deref()), ("train.jsonl", Some("mit")));
+    assert!(store.dataset("aa").await.is_err(), "a prefix naming two versions is refused");
+    assert_eq!(store.dataset("ff").await.unwrap(), None);
+    assert_eq!(store.dataset("not hex").await.unwrap(), None);
+    let chain: Vec<String> = store.dataset_lineage("cc33").await.unwrap().into_iter().map(|v| v.version).collect();
+    assert_eq!(chain, ["cc33", "aa22", "aa11"]);
+    let lineage = store.dataset_lineage("aa22").await.unwrap();
+    assert_eq!(lineage[0].transform.as_ref().unwrap()["op"], "decontaminate");
+    let derived: Vec<String> =
+        store.datasets_derived_from("aa11").await.unwrap().into_iter().map(|v| v.version).collect();
+    assert_eq!(derived, ["aa22"]);
+    assert_eq!(store.datasets().await.unwrap().len(), 3);
+
+    let s = store.create_study(&study("with data")).await.unwrap();
+    store.propose(s.id, &proposal("baseline", Edit::Unchanged), None, None).await.unwrap();
+    store
+        .record_dataset_use(
+            s.id,
+            None,
+            None,
+            &dataset("dd44", "benchmark/problems.jsonl"),
+            "evaluation",
+            "benchmark/problems.jsonl",
+        )
+        .await
+        .unwrap();
+    store.record_dataset_use(s.id, Some(0), Some(1), &raw, "training", "train_data.jsonl").await.unwrap();
+    let uses = store.dataset_uses(s.id, Some(0)).await.unwrap();
+    assert_eq!(uses.len(), 1);
+    assert_eq!((uses[0].trial, uses[0].run_idx, uses[0].role.as_str()), (Some(0), Some(1), "training"));
+    assert_eq!(uses[0].study, "with data");
+    assert_eq!(store.dataset_uses(s.id, None).await.unwrap().len(), 2);
+    assert_eq!(store.uses_of_dataset("dd44").await.unwrap()[0].role, "evaluation");
+    let events = store.events_of_kind(s.id, "dataset_used").await.unwrap();
+    assert_eq!(events.len(), 2, "each use is an event");
+    assert_eq!(events[1].payload["version"], "aa11");
+}
 
 async fn waiting_proposals_are_approved_or_rejected_once(store: Store) {
     let s = store.create_study(&study("oversight")).await.unwrap();
@@ -89,6 +262,7 @@ fn proposal(hypothesis: &str, edit: Edit) -> Proposal {
         expected_delta: Some(0.1),
         parent: None,
         edit,
+        cites: Vec::new(),
     }
 }
 
