@@ -229,13 +229,14 @@ impl Session<'_> {
                         ended.get_or_insert(Err(ProposeError::Unavailable(format!("the workbench failed: {why}"))));
                         (format!("the workbench failed: {why}"), true)
                     }
-                    Outcome::Submit { hypothesis, expected_delta, diff } => {
+                    Outcome::Submit { hypothesis, expected_delta, diff, cites } => {
                         ended.get_or_insert(Ok(Proposal {
                             specialist: self.agent.brief.specialist.clone(),
                             hypothesis,
                             expected_delta,
                             parent: Some(self.bench.parent()),
                             edit: Edit::Patch { diff },
+                            cites,
                         }));
                         ("submitted".to_string(), false)
                     }

@@ -28,6 +28,7 @@ pub(crate) enum Outcome {
         hypothesis: String,
         expected_delta: Option<f64>,
         diff: String,
+        cites: Vec<i64>,
     },
     /// The workbench failed: not the agent's fault.
     Broken(String),
@@ -75,8 +76,13 @@ pub(crate) fn specs(brief: &Brief, files: Option<&[String]>) -> Vec<ToolSpec> {
         tool(
             "submit",
             "Submits your draft as a trial, ending this session. `hypothesis`: one line saying what the change \
-             should do and why; `expected_delta`: the change in the objective you expect.",
-            object(json!({"hypothesis": {"type": "string"}, "expected_delta": {"type": "number"}}), &["hypothesis"]),
+             should do and why; `expected_delta`: the change in the objective you expect; `cites`: the numbers of \
+             the technique cards (from search_papers) the idea comes from, if any.",
+            object(
+                json!({"hypothesis": {"type": "string"}, "expected_delta": {"type": "number"},
+                       "cites": {"type": "array", "items": {"type": "integer"}}}),
+                &["hypothesis"],
+            ),
         ),
         tool(
             "preflight",
@@ -110,6 +116,29 @@ pub(crate) fn specs(brief: &Brief, files: Option<&[String]>) -> Vec<ToolSpec> {
             "diff_trials",
             "Shows the change from one trial's recipe to another's.",
             object(json!({"from": {"type": "integer"}, "to": {"type": "integer"}}), &["from", "to"]),
+        ),
+        tool(
+            "search_papers",
+            "Searches the study's paper library for a technique or a problem. Lists papers with their technique cards.",
+            object(json!({"query": {"type": "string"}}), &["query"]),
+        ),
+        tool(
+            "read_card",
+            "Reads one technique card: the technique, the effect the paper claims, where it was shown, and the \
+             sentences these rest on.",
+            object(json!({"card": {"type": "integer"}}), &["card"]),
+        ),
+        tool(
+            "search_datasets",
+            "Searches the Hugging Face Hub for datasets: words in the name, and terms such as task:text-generation, \
+             language:en, licence:mit. Lists each with its licence, tasks, size and downloads.",
+            object(json!({"query": {"type": "string"}}), &["query"]),
+        ),
+        tool(
+            "inspect_dataset",
+            "Says what is in a dataset: a file of the recipe, or hub:OWNER/NAME on the Hub. Columns, post-training \
+             shape, lengths, duplicates, languages and a few rows.",
+            object(json!({"dataset": {"type": "string"}}), &["dataset"]),
         ),
         tool(
             "start_from",
@@ -162,9 +191,26 @@ struct DiffArgs {
 }
 
 #[derive(Deserialize)]
+struct SearchArgs {
+    query: String,
+}
+
+#[derive(Deserialize)]
+struct DatasetArgs {
+    dataset: String,
+}
+
+#[derive(Deserialize)]
 struct SubmitArgs {
     hypothesis: String,
     expected_delta: Option<f64>,
+    #[serde(default)]
+    cites: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct CardArgs {
+    card: i64,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(tool: &str, arguments: &str) -> Result<T, Outcome> {
@@ -344,6 +390,31 @@ async fn run(brief: &Brief, wb: &dyn Workbench, tool: &str, arguments: &str) -> 
             let diff = wb.diff_trials(a.from, a.to).await.map_err(bench)?;
             Outcome::Done(if diff.trim().is_empty() { "no difference".into() } else { cut(diff, "") })
         }
+        "search_papers" => {
+            let a: SearchArgs = parse(tool, arguments)?;
+            if a.query.trim().is_empty() {
+                return Err(Outcome::Malformed("`query` must say what to look for".into()));
+            }
+            Outcome::Done(cut(wb.search_papers(&a.query).await.map_err(bench)?, "narrow the query"))
+        }
+        "read_card" => {
+            let a: CardArgs = parse(tool, arguments)?;
+            Outcome::Done(cut(wb.read_card(a.card).await.map_err(bench)?, ""))
+        }
+        "search_datasets" => {
+            let a: SearchArgs = parse(tool, arguments)?;
+            if a.query.trim().is_empty() {
+                return Err(Outcome::Malformed("`query` must say what to look for".into()));
+            }
+            Outcome::Done(cut(wb.search_datasets(&a.query).await.map_err(bench)?, "narrow the query"))
+        }
+        "inspect_dataset" => {
+            let a: DatasetArgs = parse(tool, arguments)?;
+            if !a.dataset.starts_with("hub:") {
+                readable(brief, &a.dataset)?;
+            }
+            Outcome::Done(cut(wb.inspect_dataset(&a.dataset).await.map_err(bench)?, ""))
+        }
         "start_from" => {
             let a: TrialArgs = parse(tool, arguments)?;
             wb.start_from(a.trial).await.map_err(bench)?;
@@ -365,7 +436,23 @@ async fn run(brief: &Brief, wb: &dyn Workbench, tool: &str, arguments: &str) -> 
                     "your draft changes nothing yet: edit a file or set a knob, then submit".into(),
                 ));
             }
-            Outcome::Submit { hypothesis, expected_delta: a.expected_delta.filter(|d| d.is_finite()), diff }
+            // A citation must name a card that exists.
+            for card in &a.cites {
+                if let Err(e) = wb.read_card(*card).await {
+                    return Err(match e {
+                        BenchError::Refused(why) => {
+                            Outcome::Refused(format!("`cites` names card {card}, which cannot be read: {why}"))
+                        }
+                        other => bench(other),
+                    });
+                }
+            }
+            Outcome::Submit {
+                hypothesis,
+                expected_delta: a.expected_delta.filter(|d| d.is_finite()),
+                diff,
+                cites: a.cites,
+            }
         }
         other => Outcome::Malformed(format!(
             "there is no tool `{other}`; the tools are {}",

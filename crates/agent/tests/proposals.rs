@@ -132,7 +132,7 @@ async fn a_proposal_reads_edits_checks_and_submits() {
             .unwrap()
             .contains("You may change only these files: train.py, recipe.toml")
     );
-    assert_eq!(request["tools"].as_array().unwrap().len(), 10);
+    assert_eq!(request["tools"].as_array().unwrap().len(), 14);
 
     let t = bench.transcript();
     assert_eq!(t.turns, 4);

@@ -64,6 +64,7 @@ impl Specialist for RandomSearch {
             expected_delta: None,
             parent: None,
             edit: Edit::Knobs { values },
+            cites: Vec::new(),
         })
     }
 }

@@ -169,6 +169,7 @@ impl Specialist for Tpe {
             expected_delta: None,
             parent: None,
             edit: Edit::Knobs { values },
+            cites: Vec::new(),
         })
     }
 }

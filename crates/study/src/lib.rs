@@ -11,6 +11,7 @@
 //! killed at any moment is resumed by the next one without losing or repeating a trial.
 
 mod contamination;
+mod datasets;
 mod early_stop;
 mod layout;
 mod recipe;

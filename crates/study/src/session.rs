@@ -262,6 +262,14 @@ impl Session {
             return Err(StudyError::Incomparable { study: study.name });
         }
         recipe.repo.update_ref(&layout.study_ref("base"), &study.base_commit).await?;
+        crate::datasets::register_evaluation_data(
+            &store,
+            study.id,
+            &study.base_commit,
+            &pristine,
+            &layout.study_dir().join("scratch"),
+        )
+        .await?;
         let rungs = match &manifest.early_stop {
             Some(spec) => Some(RungTable::load(spec.clone(), &store, study.id).await?),
             None => None,
@@ -576,6 +584,7 @@ impl Session {
                         expected_delta: None,
                         parent: None,
                         edit: Edit::Unchanged,
+                        cites: Vec::new(),
                     };
                     ctx.store.propose(ctx.study.id, &proposal, None, None).await?
                 } else if !baseline_ok {
@@ -877,6 +886,7 @@ impl Session {
                     expected_delta: None,
                     parent: None,
                     edit: Edit::Unchanged,
+                    cites: Vec::new(),
                 },
                 Some(why),
             ),
@@ -975,6 +985,7 @@ pub(crate) async fn abort_and_retry(ctx: &Ctx, t: &TrialRecord, verdict: Verdict
         expected_delta: t.expected_delta,
         parent: t.parent,
         edit: t.edit.clone(),
+        cites: ctx.store.cards_of_trial(ctx.study.id, t.number).await?.iter().map(|c| c.id).collect(),
     };
     ctx.store.propose(ctx.study.id, &proposal, t.parent, Some(t.number)).await?;
     Ok(())

@@ -2,7 +2,7 @@
 
 use crate::StudyError;
 use postdoc_core::lineage::{baseline, current_best, study_noise};
-use postdoc_core::{Label, Manifest, Noise, Spend, Transcript, TrialRecord};
+use postdoc_core::{Label, Manifest, Noise, Spend, Tally, Transcript, TrialRecord};
 use postdoc_store::{EventRecord, Store, StudyRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -108,9 +108,20 @@ impl Summary {
     /// The study at a glance, from aggregates and short lists (its cost does not grow with the
     /// number of trials).
     pub async fn read(store: &Store, study: &StudyRecord, manifest: &Manifest) -> Result<Summary, StudyError> {
+        let tally = store.tally(study.id).await?;
+        Summary::read_with(store, study, manifest, tally).await
+    }
+
+    /// The same, with the tally given by a caller that already holds the trials (the
+    /// dashboard's snapshot), so only the short lists are read from the store.
+    pub async fn read_with(
+        store: &Store,
+        study: &StudyRecord,
+        manifest: &Manifest,
+        tally: Tally,
+    ) -> Result<Summary, StudyError> {
         let baselines = store.baselines(study.id).await?;
         let kept = store.kept_trials(study.id).await?;
-        let tally = store.tally(study.id).await?;
         Ok(Summary {
             study: study.name.clone(),
             base_commit: study.base_commit.clone(),

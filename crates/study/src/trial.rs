@@ -402,13 +402,25 @@ async fn run_once(
         // Checked before the evaluation, which still runs: the lineage shows what the
         // contaminated recipe would have scored.
         if let (Some(index), Some(spec)) = (&ctx.benchmark, &manifest.evaluate.contamination) {
-            let (index, spec, out) = (Arc::clone(index), spec.clone(), out_dir.clone());
-            let finding = tokio::task::spawn_blocking(move || crate::contamination::check_run(&index, &spec, &out))
+            let (index, rule, out) = (Arc::clone(index), spec.clone(), out_dir.clone());
+            let finding = tokio::task::spawn_blocking(move || crate::contamination::check_run(&index, &rule, &out))
                 .await
                 .unwrap_or_else(|e| {
                     Some(Finding::HarnessFault { reason: format!("the contamination check failed: {e}") })
                 });
             record.findings.extend(finding);
+            let examples = out_dir.join(&spec.train_data);
+            if examples.is_file() {
+                crate::datasets::record_training_data(
+                    &ctx.store,
+                    ctx.study.id,
+                    t.number,
+                    idx,
+                    &examples,
+                    &spec.train_data,
+                )
+                .await?;
+            }
         }
         evaluate(ctx, t, tree, &dir, seed, &mut record).await?;
     }

@@ -5,6 +5,10 @@ use crate::session::Ctx;
 use crate::trial::{EXCERPT_BYTES, PREFLIGHT_SECONDS, describe_exit, process};
 use postdoc_core::label::log_excerpt;
 use postdoc_core::{BenchError, Transcript, TrialNo, Workbench};
+use postdoc_data::inspect::Accumulator;
+use postdoc_data::{InspectSettings, OnMalformed, Row, Rows};
+use postdoc_hub::{DatasetQuery, Hub};
+use std::fmt::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -186,7 +190,141 @@ impl Workbench for Draft {
         self.ctx.recipe.repo.diff(&a, &b).await.map_err(broken)
     }
 
+    async fn search_papers(&self, query: &str) -> Result<String, BenchError> {
+        let store = &self.ctx.store;
+        let index = postdoc_papers::library_index(store).await.map_err(broken)?;
+        let hits = index.search(query, PAPERS_LISTED).map_err(broken)?;
+        if hits.is_empty() {
+            return Ok(format!(
+                "no paper in the library matches `{query}` (the researcher adds papers with `postdoc papers add` or `crawl`)"
+            ));
+        }
+        let mut out = String::new();
+        for h in hits {
+            let cards = store.cards(Some(&h.id)).await.map_err(broken)?;
+            let _ = writeln!(out, "{} [{}]{}", h.title, h.id, h.year.map(|y| format!(" {y}")).unwrap_or_default());
+            let snippet: String = h.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !snippet.is_empty() {
+                let _ = writeln!(out, "  …{}…", postdoc_web::short(&snippet, 240));
+            }
+            for c in cards {
+                let _ = writeln!(out, "  card {}: {} ({})", c.id, c.technique, c.part);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_card(&self, card: i64) -> Result<String, BenchError> {
+        let store = &self.ctx.store;
+        let Some(c) = store.card(card).await.map_err(broken)? else {
+            return Err(BenchError::Refused(format!("there is no card {card}; search_papers lists them")));
+        };
+        let paper = store.paper(&c.paper).await.map_err(broken)?;
+        let mut out = format!(
+            "card {}: {}\npart of the recipe: {}\npaper: {} [{}]\n",
+            c.id,
+            c.technique,
+            c.part,
+            paper.map(|p| p.title).unwrap_or_default(),
+            c.paper
+        );
+        if let Some(e) = &c.effect {
+            let _ = writeln!(out, "claimed effect: {e}");
+        }
+        if let Some(s) = &c.setting {
+            let _ = writeln!(out, "setting: {s}");
+        }
+        for (field, e) in &c.evidence {
+            let _ = writeln!(out, "{field} rests on ({}): \"{}\"", e.section, e.sentence);
+        }
+        Ok(out)
+    }
+
+    async fn search_datasets(&self, query: &str) -> Result<String, BenchError> {
+        let hub = Hub::from_env().map_err(unreachable_hub)?;
+        let found = hub.search_datasets(&DatasetQuery::parse(query, DATASETS_LISTED)).await.map_err(unreachable_hub)?;
+        if found.is_empty() {
+            return Ok(format!("no dataset on the Hub matches `{query}`"));
+        }
+        let mut out = String::new();
+        for d in &found {
+            let _ = writeln!(
+                out,
+                "hub:{}  licence {}  tasks {}  size {}  downloads {}{}",
+                d.id,
+                d.licence().unwrap_or_else(|| "?".into()),
+                d.tasks().join(",").as_str().chars().take(60).collect::<String>(),
+                d.size_category().unwrap_or_else(|| "?".into()),
+                d.downloads.unwrap_or(0),
+                d.gating().map(|g| format!("  gated ({g})")).unwrap_or_default()
+            );
+        }
+        Ok(out)
+    }
+
+    async fn inspect_dataset(&self, target: &str) -> Result<String, BenchError> {
+        if let Some(name) = target.strip_prefix("hub:") {
+            let hub = Hub::from_env().map_err(unreachable_hub)?;
+            let info = hub.dataset(name).await.map_err(unreachable_hub)?;
+            let splits = hub.splits(name).await.map_err(unreachable_hub)?;
+            let sizes = hub.sizes(name).await.unwrap_or_default();
+            let Some(split) = splits.iter().find(|s| s.split == "train").or(splits.first()) else {
+                return Ok(format!("hub:{name} has no split the dataset viewer can read"));
+            };
+            let first = hub.first_rows(name, &split.config, &split.split).await.map_err(unreachable_hub)?;
+            let mut acc = Accumulator::new(&InspectSettings { samples: 3, ..InspectSettings::default() });
+            for r in &first.rows {
+                acc.add(&Row { line: r.row_idx + 1, fields: r.row.clone() });
+            }
+            let mut out = format!(
+                "hub:{}: licence {}; tasks {}; languages {}\n",
+                info.id,
+                info.licence().unwrap_or_else(|| "not declared".into()),
+                info.tasks().join(", "),
+                info.languages().join(", ")
+            );
+            for sp in &splits {
+                let rows = sizes.iter().find(|z| z.config == sp.config && z.split == sp.split).and_then(|z| z.num_rows);
+                let _ = writeln!(
+                    out,
+                    "split {}/{}: {} rows",
+                    sp.config,
+                    sp.split,
+                    rows.map_or("?".into(), |n| n.to_string())
+                );
+            }
+            let columns: Vec<String> =
+                first.features.iter().map(|f| format!("{} ({})", f.name, f.describe())).collect();
+            let _ = writeln!(out, "columns: {}", columns.join(", "));
+            let _ = writeln!(out, "first {} rows of {}/{}:", first.rows.len(), split.config, split.split);
+            out.push_str(&acc.finish(0, Vec::new()).brief());
+            return Ok(out);
+        }
+        let path = self.locate(target)?;
+        if !path.is_file() {
+            return Err(BenchError::Refused(format!("`{target}` is not a file of the recipe (or hub:OWNER/NAME)")));
+        }
+        let report = tokio::task::spawn_blocking(move || {
+            let mut rows = Rows::open(&path, OnMalformed::Skip).map_err(|e| e.to_string())?;
+            postdoc_data::inspect(&mut rows, &InspectSettings::default()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(broken)?
+        .map_err(BenchError::Refused)?;
+        Ok(format!("{target}: {}", report.brief()))
+    }
+
     fn keep_transcript(&self, transcript: Transcript) {
         *self.transcript.lock().unwrap_or_else(|e| e.into_inner()) = Some(transcript);
     }
+}
+
+/// Papers a search lists for an agent.
+const PAPERS_LISTED: usize = 6;
+/// Datasets a search lists for an agent.
+const DATASETS_LISTED: usize = 10;
+
+/// The Hub out of reach is the agent's to hear about, not a failure of the workbench.
+fn unreachable_hub(e: postdoc_hub::HubError) -> BenchError {
+    BenchError::Refused(e.to_string())
 }

@@ -79,6 +79,7 @@ impl Specialist for Scripted {
             expected_delta: None,
             parent: None,
             edit: Edit::Knobs { values: [("data".to_string(), KnobValue::Text(self.0.into()))].into() },
+            cites: Vec::new(),
         })
     }
 }

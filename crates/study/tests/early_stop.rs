@@ -68,6 +68,7 @@ impl Specialist for Scripted {
             expected_delta: None,
             parent: None,
             edit: Edit::Knobs { values: [("quality".to_string(), KnobValue::Float(q))].into() },
+            cites: Vec::new(),
         })
     }
 }

@@ -78,6 +78,7 @@ impl Specialist for Scripted {
             expected_delta: None,
             parent: None,
             edit: self.0.clone(),
+            cites: Vec::new(),
         })
     }
 }
