@@ -4,6 +4,8 @@
 mod data;
 mod demo;
 mod examples;
+mod hub;
+mod papers;
 mod progress;
 mod serve;
 mod views;
@@ -131,10 +133,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Datasets: what is in a file (`postdoc data inspect PATH`).
+    /// Datasets: what is in a file, converting and decontaminating it, and the versions of every
+    /// dataset the lineage store has seen.
     Data {
         #[command(subcommand)]
         command: data::DataCommand,
+    },
+    /// The literature: add papers (files or ids), search them, crawl citations out from seeds,
+    /// export the citation graph, and show a paper with its technique cards.
+    Papers {
+        #[command(subcommand)]
+        command: papers::PapersCommand,
     },
     /// Write the whole lineage, one record per trial.
     Export {
@@ -179,7 +188,22 @@ fn main() {
 async fn dispatch(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init { name } => init(&cli.recipe, name.as_deref()).await.map(|_| 0),
-        Command::Data { command } => data::run(command, cli.json),
+        Command::Papers { command } => {
+            let (url, topic) = match &cli.store {
+                Some(url) => (url.clone(), String::new()),
+                None if cli.recipe.join(MANIFEST_FILE).is_file() => {
+                    let recipe = open_recipe(&cli).await?;
+                    (Layout::default_store_url(recipe.root()), topic_of(&recipe.manifest))
+                }
+                None => bail!(
+                    "papers live in a lineage store: run this inside a recipe (a folder with postdoc.toml), or give --store"
+                ),
+            };
+            let store = Store::open(&url).await?;
+            let library = papers::Library { index_dir: postdoc_papers::index::dir_for_store(store.url()), store };
+            papers::run(command, cli.json, library, topic).await
+        }
+        Command::Data { command } => data::run(command, cli.json, data::Recorder::new(data_store(&cli).await?)).await,
         Command::Example { name, dir } => examples::write(name, dir, false).map(|_| 0),
         Command::Run { max_trials, parallel, approve, brain, serve, serve_at } => {
             let approve = match approve {
@@ -273,6 +297,31 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             views::export(&store, &study, matches!(format, Format::Csv), out.as_deref()).await.map(|_| 0)
         }
     }
+}
+
+/// What a study is about, in words a paper would use: its name, objective, specialists, their
+/// roles and knobs.
+fn topic_of(manifest: &postdoc_core::Manifest) -> String {
+    let mut words =
+        vec![manifest.study.name.replace(['-', '_'], " "), manifest.study.objective.metric.replace('_', " ")];
+    for s in &manifest.specialists {
+        words.push(s.name.clone());
+        words.extend(s.role.clone());
+        words.extend(s.knobs.keys().map(|k| k.replace('_', " ")));
+    }
+    words.push("post-training fine-tuning language model".into());
+    words.join(" ")
+}
+
+/// The store `postdoc data` records versions in: `--store`, or the recipe's own when it runs in
+/// one; none elsewhere.
+async fn data_store(cli: &Cli) -> Result<Option<Store>> {
+    let url = match &cli.store {
+        Some(url) => url.clone(),
+        None if cli.recipe.join(MANIFEST_FILE).is_file() => Layout::default_store_url(&cli.recipe),
+        None => return Ok(None),
+    };
+    Ok(Some(Store::open(&url).await?))
 }
 
 fn store_url(cli: &Cli, recipe: &Path) -> String {

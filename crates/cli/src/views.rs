@@ -157,8 +157,17 @@ pub(crate) async fn show(store: &Store, study: &StudyRecord, number: u64, full: 
     let runs = store.runs(study.id, number).await?;
     let events = store.events(study.id, Some(number)).await?;
     let metrics = store.metrics(study.id, number).await?;
+    let data = store.dataset_uses(study.id, Some(number)).await?;
+    let cards = store.cards_of_trial(study.id, number).await?;
+    let mut papers = Vec::new();
+    for c in &cards {
+        if let Some(p) = store.paper(&c.paper).await? {
+            papers.push(p);
+        }
+    }
     if json {
-        let value = serde_json::json!({"trial": t, "runs": runs, "events": events, "metrics": metrics});
+        let value = serde_json::json!({"trial": t, "runs": runs, "events": events, "metrics": metrics, "data": data,
+                                       "cites": cards, "papers": papers});
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -204,6 +213,15 @@ pub(crate) async fn show(store: &Store, study: &StudyRecord, number: u64, full: 
     if !metrics.is_empty() {
         let names: std::collections::BTreeSet<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
         row("curves", format!("{} point(s) of {}", metrics.len(), names.into_iter().collect::<Vec<_>>().join(", ")));
+    }
+    for c in &cards {
+        let title = papers.iter().find(|p| p.id == c.paper).map(|p| p.title.as_str()).unwrap_or("");
+        row("cites", format!("card {}: {} ({title} [{}])", c.id, c.technique, c.paper));
+    }
+    for u in &data {
+        let run = u.run_idx.map(|r| format!("run {r}: ")).unwrap_or_default();
+        let short = &u.version[..u.version.len().min(12)];
+        row(&format!("{} data", u.role), format!("{run}{} version {short} (postdoc data versions {short})", u.path));
     }
     println!("{fields}");
     if !runs.is_empty() {
@@ -386,12 +404,16 @@ pub(crate) async fn export(store: &Store, study: &StudyRecord, csv: bool, out: O
 }
 
 /// Writes `bytes` to `path` whole or not at all: a temporary file beside it, renamed into place.
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+/// Writes a file whole: through a temporary file beside it, renamed at the end.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = postdoc_data::write::partial_path(path);
+    let written = std::fs::write(&tmp, bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))
+        .and_then(|()| std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display())));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// `postdoc report`: the study as one HTML file (or Markdown, for a name ending in `.md`).

@@ -279,6 +279,7 @@ async fn what_a_specialist_wrote_never_runs_in_the_page() {
         expected_delta: None,
         parent: None,
         edit: Edit::Knobs { values: [("lr".to_string(), KnobValue::Float(0.1))].into() },
+        cites: Vec::new(),
     };
     store.propose(study.id, &proposal(BASELINE_SPECIALIST, "baseline"), None, None).await.unwrap();
     store.start(study.id, 0, "0", "").await.unwrap();

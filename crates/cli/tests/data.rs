@@ -116,3 +116,100 @@ fn decontaminate_writes_a_clean_copy_and_names_the_overlaps() {
     assert!(stderr_of(&out).contains("name it .jsonl"), "{}", stderr_of(&out));
     assert!(!dir.path().join("clean.csv").exists());
 }
+
+#[test]
+fn convert_and_versions_record_what_made_each_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    let rows = [
+        json!({"instruction": "Reverse the word", "input": "cat", "output": "tac"}),
+        json!({"conversations": [{"from": "human", "value": "Shift abc"}, {"from": "gpt", "value": "bcd"}]}),
+        json!({"prompt": "2+2?", "chosen": "4", "rejected": "5"}),
+    ];
+    let raw = jsonl(dir.path(), "raw.jsonl", &rows, "");
+    let out = dir.path().join("train.parquet");
+    let run = postdoc(dir.path())
+        .args(["--store", &store, "data", "convert"])
+        .arg(&raw)
+        .args(["--to", "prompt-completion", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    let said = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        said.contains("3 rows read (alpaca 1, preference 1, sharegpt 1), 2 written as prompt-completion"),
+        "{said}"
+    );
+    assert!(said.contains("1 not converted: a preference pair is not one conversation"), "{said}");
+    assert!(said.contains("(recorded in the lineage store)"), "{said}");
+
+    // The converted file's history: made from raw.jsonl by convert.
+    let history =
+        postdoc(dir.path()).args(["--store", &store, "--json", "data", "versions"]).arg(&out).output().unwrap();
+    assert!(history.status.success(), "{}", stderr_of(&history));
+    let h: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(h["known"], true);
+    let lineage = h["lineage"].as_array().unwrap();
+    assert_eq!(lineage.len(), 2, "{h}");
+    assert_eq!(lineage[0]["transform"]["op"], "convert");
+    assert_eq!(lineage[0]["transform"]["to"], "prompt-completion");
+    assert_eq!(lineage[0]["shape"], "prompt-completion");
+    assert!(lineage[1]["source"].as_str().unwrap().ends_with("raw.jsonl"));
+
+    // The same rows as JSON Lines are the same version.
+    let again = dir.path().join("train.jsonl");
+    postdoc(dir.path())
+        .args(["data", "convert"])
+        .arg(&raw)
+        .args(["--to", "prompt-completion", "--out"])
+        .arg(&again)
+        .assert()
+        .success();
+    let a = postdoc(dir.path()).args(["--store", &store, "--json", "data", "versions"]).arg(&again).output().unwrap();
+    let a: Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(a["version"], h["version"]);
+
+    let all = postdoc(dir.path()).args(["--store", &store, "data", "versions"]).output().unwrap();
+    let table = String::from_utf8(all.stdout).unwrap();
+    assert!(table.contains("by convert"), "{table}");
+
+    // Bad input: an unknown shape, nothing to convert, no store for versions.
+    let bad = postdoc(dir.path())
+        .args(["data", "convert"])
+        .arg(&raw)
+        .args(["--to", "chatml", "--out", "x.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr_of(&bad).contains("unknown shape `chatml`"), "{}", stderr_of(&bad));
+    let plain = jsonl(dir.path(), "plain.jsonl", &[json!({"text": "just text"})], "");
+    let bad = postdoc(dir.path())
+        .args(["data", "convert"])
+        .arg(&plain)
+        .args(["--to", "messages", "--out", "y.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr_of(&bad).contains("no row could be converted to messages"), "{}", stderr_of(&bad));
+    assert!(!dir.path().join("y.jsonl").exists());
+    let bad = postdoc(dir.path()).args(["data", "versions"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr_of(&bad).contains("no lineage store here"), "{}", stderr_of(&bad));
+}
+
+#[test]
+fn inspect_writes_an_html_page_with_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<Value> =
+        (0..50).map(|i| json!({"prompt": format!("<b>question {i}</b>"), "answer": "x".repeat(i)})).collect();
+    let path = jsonl(dir.path(), "qa.jsonl", &rows, "");
+    let page = dir.path().join("qa.html");
+    let out = postdoc(dir.path()).args(["data", "inspect"]).arg(&path).arg("--html").arg(&page).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("characters per row"));
+    assert!(html.contains("&lt;b&gt;question"), "the data is shown as text");
+    assert!(!html.contains("<script"));
+    assert!(html.contains("prompt-answer 50"), "the shape is recognised");
+}

@@ -264,10 +264,11 @@ function keptPanel(kept, noise) {
   if (!changes.length) return null;
   return el("div", { class: "panel" }, el("h2", {}, "What worked"),
     el("p", { class: "muted" }, `Each change beat the best before it by more than the noise (the study's runs spread by ${num(noise.sigma)} between seeds).`),
-    el("table", {}, el("tr", {}, ["trial", "specialist", "score", "spread of its runs", "change vs parent", "hypothesis"].map((h) => el("th", {}, h))),
+    el("table", {}, el("tr", {}, ["trial", "specialist", "score", "spread of its runs", "change vs parent", "hypothesis", "papers"].map((h) => el("th", {}, h))),
       changes.map((k) => el("tr", { class: "click", onclick: () => { location.hash = `#/trial/${k.number}`; } },
         el("td", {}, trialLink(k.number)), el("td", {}, k.specialist), el("td", { class: "num" }, `${num(k.score)} (${k.runs} runs)`),
-        el("td", { class: "num" }, num(k.spread)), el("td", { class: "num" }, signed(k.delta)), el("td", { class: "hyp" }, k.hypothesis)))));
+        el("td", { class: "num" }, num(k.spread)), el("td", { class: "num" }, signed(k.delta)), el("td", { class: "hyp" }, k.hypothesis),
+        el("td", {}, (k.papers || []).map((p) => el("div", { title: p.id }, p.title || p.id)))))));
 }
 
 function failurePanel(failures, labels) {
@@ -475,6 +476,14 @@ async function trialPage(main, number) {
         `train ${seconds(r.train_seconds)}`, `eval ${seconds(r.eval_seconds)}`, r.timed_out ? "timed out" : `exit ${r.exit_code !== null ? r.exit_code : "signal " + r.signal}`),
       r.log_tail ? el("pre", {}, r.log_tail) : null, r.eval_log_tail ? el("pre", {}, r.eval_log_tail) : null)) : el("p", { class: "muted" }, "No run yet.")),
     t.log_excerpt ? el("div", { class: "panel" }, el("h2", {}, "Log excerpt"), el("pre", {}, t.log_excerpt)) : null,
+    (d.cites || []).length ? el("div", { class: "panel" }, el("h2", {}, "Papers it cites"), el("table", {},
+      el("tr", {}, ["card", "technique", "part", "paper", "claimed effect"].map((h) => el("th", {}, h))),
+      d.cites.map((c) => el("tr", {}, el("td", {}, String(c.card.id)), el("td", {}, c.card.technique), el("td", {}, c.card.part),
+        el("td", {}, `${c.title} [${c.card.paper}]`), el("td", { class: "hyp" }, c.card.effect || "–"))))) : null,
+    (d.data || []).length ? el("div", { class: "panel" }, el("h2", {}, "Data"), el("table", {},
+      el("tr", {}, ["run", "role", "file", "version"].map((h) => el("th", {}, h))),
+      d.data.map((u) => el("tr", {}, el("td", {}, u.run_idx === null ? "–" : `run ${u.run_idx}`), el("td", {}, u.role),
+        el("td", {}, el("code", {}, u.path)), el("td", {}, el("code", { title: u.version }, u.version.slice(0, 12))))))) : null,
     transcriptView(d.transcript),
     el("div", { class: "panel" }, el("h2", {}, "Events"), el("table", {}, d.events.map((e) => el("tr", {}, el("td", {}, when(e.at_ms)), el("td", {}, e.kind),
       el("td", {}, el("code", {}, e.payload === null ? "" : JSON.stringify(e.payload).slice(0, 300))))))),

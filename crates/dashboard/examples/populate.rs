@@ -63,6 +63,7 @@ async fn main() {
             expected_delta: None,
             parent: None,
             edit,
+            cites: Vec::new(),
         };
         let parent = (n > 0).then_some(best);
         let number = store.propose(study.id, &proposal, parent, None).await.expect("propose");

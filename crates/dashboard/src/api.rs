@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use postdoc_core::{Edit, Noise, Transcript, TrialNo};
+use postdoc_core::{Edit, Noise, Tally, Transcript, TrialNo};
 use postdoc_store::StoreError;
 use postdoc_study::{StudyError, Summary, TRANSCRIPT_EVENT};
 use serde::Deserialize;
@@ -100,26 +100,28 @@ const LATEST: usize = 12;
 /// The study at a glance: the summary, its progress curves, what was kept and with what
 /// noise, and examples of each failure.
 pub(crate) async fn overview_data(d: &Inner, snapshot: &Snapshot) -> Result<Value, ApiError> {
-    let summary = Summary::read(&d.store, &d.study, &d.manifest).await?;
     let nodes = &snapshot.nodes;
-    let kept: Vec<Value> = d
-        .store
-        .kept_trials(d.study.id)
-        .await?
-        .iter()
-        .map(|t| {
-            // Nodes come in number order.
-            let parent = t.parent.and_then(|p| nodes.binary_search_by_key(&p, |n| n.number).ok());
-            let parent = parent.and_then(|i| nodes[i].score);
-            json!({
-                "number": t.number, "parent": t.parent, "specialist": t.specialist, "hypothesis": t.hypothesis,
-                "score": t.score, "runs": t.runs,
-                // The trial's own run-to-run spread, beside the study's pooled noise.
-                "spread": (t.run_scores.len() > 1).then(|| Noise::pooled([t.run_scores.as_slice()]).sigma),
-                "delta": t.score.zip(parent).map(|(s, p)| s - p), "finished_ms": t.finished_ms,
-            })
-        })
-        .collect();
+    let summary = Summary::read_with(&d.store, &d.study, &d.manifest, Tally::of_nodes(nodes)).await?;
+    let mut kept: Vec<Value> = Vec::new();
+    for t in d.store.kept_trials(d.study.id).await? {
+        // Nodes come in number order.
+        let parent = t.parent.and_then(|p| nodes.binary_search_by_key(&p, |n| n.number).ok());
+        let parent = parent.and_then(|i| nodes[i].score);
+        // The papers behind the change, through the technique cards it cites.
+        let mut papers: Vec<Value> = Vec::new();
+        for c in d.store.cards_of_trial(d.study.id, t.number).await? {
+            let title = d.store.paper(&c.paper).await?.map(|p| p.title).unwrap_or_default();
+            papers.push(json!({"id": c.paper, "title": title, "card": c.id, "technique": c.technique}));
+        }
+        kept.push(json!({
+            "number": t.number, "parent": t.parent, "specialist": t.specialist, "hypothesis": t.hypothesis,
+            "score": t.score, "runs": t.runs,
+            // The trial's own run-to-run spread, beside the study's pooled noise.
+            "spread": (t.run_scores.len() > 1).then(|| Noise::pooled([t.run_scores.as_slice()]).sigma),
+            "delta": t.score.zip(parent).map(|(s, p)| s - p), "finished_ms": t.finished_ms,
+            "papers": papers,
+        }));
+    }
     let mut failures = serde_json::Map::new();
     for label in summary.labels.keys().filter(|l| l.is_failure()) {
         let examples = d.store.latest_with_label(d.study.id, *label, FAILURE_EXAMPLES).await?;
@@ -187,6 +189,12 @@ pub(crate) async fn trial_data(d: &Inner, number: TrialNo) -> Result<Value, ApiE
     let t = d.store.trial(&d.study, number).await?;
     let runs = d.store.runs(d.study.id, number).await?;
     let metrics = d.store.metrics(d.study.id, number).await?;
+    let data = d.store.dataset_uses(d.study.id, Some(number)).await?;
+    let mut cites: Vec<Value> = Vec::new();
+    for c in d.store.cards_of_trial(d.study.id, number).await? {
+        let title = d.store.paper(&c.paper).await?.map(|p| p.title).unwrap_or_default();
+        cites.push(json!({"card": c, "title": title}));
+    }
     let mut events = d.store.events(d.study.id, Some(number)).await?;
     let transcript = events
         .iter()
@@ -218,6 +226,8 @@ pub(crate) async fn trial_data(d: &Inner, number: TrialNo) -> Result<Value, ApiE
         "metrics": metrics,
         "events": events,
         "transcript": transcript,
+        "data": data,
+        "cites": cites,
     }))
 }
 
@@ -241,8 +251,8 @@ pub(crate) async fn notes_data(d: &Inner) -> Result<Value, ApiError> {
     Ok(json!({ "study": d.study.name, "notes": d.store.notes(d.study.id).await?, "waiting": waiting }))
 }
 
-pub(crate) async fn notes(State(d): State<Dashboard>) -> ApiResult {
-    Ok(Json(notes_data(&d.inner).await?))
+pub(crate) async fn notes(State(d): State<Dashboard>) -> Result<Response, ApiError> {
+    once_per_change(d, |s| &s.notes, |d, _| async move { notes_data(&d).await }).await
 }
 
 #[derive(Deserialize)]

@@ -170,17 +170,26 @@ impl Report {
         if kept.is_empty() {
             md.push_str("No change was kept.\n\n");
         } else {
-            md.push_str("| trial | specialist | score | spread of its runs | change vs its parent | hypothesis |\n|---:|---|---:|---:|---:|---|\n");
+            md.push_str("| trial | specialist | score | spread of its runs | change vs its parent | hypothesis | papers |\n|---:|---|---:|---:|---:|---|---|\n");
             for k in kept {
+                let papers: Vec<String> = k["papers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        text(&format!("{} ({})", p["title"].as_str().unwrap_or(""), p["id"].as_str().unwrap_or("")))
+                    })
+                    .collect();
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} |",
                     k["number"],
                     text(k["specialist"].as_str().unwrap_or("")),
                     number(k["score"].as_f64()),
                     number(k["spread"].as_f64()),
                     signed(k["delta"].as_f64()),
-                    text(k["hypothesis"].as_str().unwrap_or(""))
+                    text(k["hypothesis"].as_str().unwrap_or("")),
+                    if papers.is_empty() { "-".to_string() } else { papers.join("; ") }
                 );
             }
             md.push('\n');

@@ -27,11 +27,19 @@ pub(crate) struct Snapshot {
     pub(crate) overview: OnceCell<Bytes>,
     pub(crate) trials: OnceCell<Bytes>,
     pub(crate) specialists: OnceCell<Bytes>,
+    pub(crate) notes: OnceCell<Bytes>,
 }
 
 impl Snapshot {
     fn new(event_id: i64, nodes: Vec<TrialNode>) -> Snapshot {
-        Snapshot { event_id, nodes, overview: OnceCell::new(), trials: OnceCell::new(), specialists: OnceCell::new() }
+        Snapshot {
+            event_id,
+            nodes,
+            overview: OnceCell::new(),
+            trials: OnceCell::new(),
+            specialists: OnceCell::new(),
+            notes: OnceCell::new(),
+        }
     }
 }
 

@@ -45,6 +45,7 @@ fn proposal(specialist: &str, hypothesis: &str, edit: Edit) -> Proposal {
         expected_delta: Some(0.05),
         parent: None,
         edit,
+        cites: Vec::new(),
     }
 }
 
