@@ -293,6 +293,42 @@ async fn what_a_specialist_wrote_never_runs_in_the_page() {
     let waiting = store.propose(study.id, &proposal("optimizer", hostile), Some(0), None).await.unwrap();
     store.hold(study.id, waiting).await.unwrap();
     store.add_note(study.id, hostile).await.unwrap();
+    // A paper, a card a trial cites, and a dataset version, all with markup in their text.
+    let paper = postdoc_core::literature::Paper {
+        id: "arxiv:2106.09685".into(),
+        title: hostile.into(),
+        abstract_text: Some(hostile.into()),
+        source: "arxiv".into(),
+        ..Default::default()
+    };
+    store.save_paper(&paper).await.unwrap();
+    let card = postdoc_core::literature::Card {
+        id: 0,
+        paper: paper.id.clone(),
+        technique: hostile.into(),
+        effect: Some(hostile.into()),
+        setting: None,
+        part: "optimizer".into(),
+        section: "abstract".into(),
+        evidence: Default::default(),
+        method: "extractive".into(),
+    };
+    let cards = store.save_cards(&paper.id, "extractive", &[card]).await.unwrap();
+    let citing = Proposal { cites: vec![cards[0].id], ..proposal("optimizer", "cites a paper") };
+    let cites = store.propose(study.id, &citing, Some(0), None).await.unwrap();
+    let version = postdoc_store::DatasetVersion {
+        version: "cd".repeat(32),
+        rows: 3,
+        bytes: 100,
+        format: "jsonl".into(),
+        shape: None,
+        source: hostile.into(),
+        licence: Some(hostile.into()),
+        derived_from: None,
+        transform: None,
+        created_ms: postdoc_store::now_ms(),
+    };
+    store.record_dataset_use(study.id, Some(cites), Some(0), &version, "training", hostile).await.unwrap();
     store.close().await;
 
     let port = free_port();
@@ -309,11 +345,15 @@ async fn what_a_specialist_wrote_never_runs_in_the_page() {
     let url = line.trim().strip_prefix("dashboard: ").unwrap().split_whitespace().next().unwrap().to_string();
     assert_eq!(url, format!("http://127.0.0.1:{port}/"));
 
+    let citing_page = format!("#/trial/{cites}");
     for (page, shot) in [
         ("#/", "hostile-overview"),
         ("#/trial/1", "hostile-trial"),
         ("#/oversight", "hostile-oversight"),
         ("#/tree", "hostile-tree"),
+        ("#/papers", "hostile-papers"),
+        ("#/data", "hostile-data"),
+        (citing_page.as_str(), "hostile-citing-trial"),
     ] {
         browser.goto(&format!("{url}{page}")).await;
         browser.until(page, "return document.querySelector('main h1') !== null", json!([])).await;

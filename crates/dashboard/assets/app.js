@@ -558,6 +558,45 @@ async function oversight(main) {
   );
 }
 
+async function papersPage(main) {
+  const d = await api("/api/papers");
+  const cardRow = (c) => el("div", { class: "card" },
+    el("div", {}, el("b", {}, `card ${c.id}: ${c.technique}`), " ", el("span", { class: "muted" }, `${c.part}, from the ${c.section}`)),
+    c.effect ? el("div", {}, "effect: ", el("span", { class: "hyp" }, c.effect)) : null,
+    c.setting ? el("div", { class: "muted" }, "setting: ", c.setting) : null,
+    Object.entries(c.evidence || {}).map(([field, e]) => el("div", { class: "muted" }, `${field} rests on (${e.section}): `, el("q", {}, e.sentence))));
+  show(main,
+    el("h1", {}, "Papers", " ", el("span", { class: "muted" }, `${d.total} in the library`)),
+    d.papers.length ? d.papers.map((p) => el("div", { class: "panel", "data-paper": p.id },
+      el("h2", {}, p.title || p.id),
+      el("div", { class: "muted" }, [p.id, p.year, p.venue, p.authors.join(", ")].filter((x) => x).join(" · ")),
+      el("div", { class: "row" },
+        `cited ${p.citation_count !== null ? p.citation_count : "?"} times`, `${p.references} references and ${p.cited_by} citing papers known`,
+        p.cited_in_trials.length ? el("span", {}, "cited by trials ", p.cited_in_trials.map((t, i) => [i ? ", " : null, trialLink(t)])) : null),
+      p.abstract ? el("details", {}, el("summary", {}, "abstract"), el("p", { class: "hyp" }, p.abstract)) : null,
+      p.datasets.length ? el("div", {}, "datasets: ", p.datasets.map(([name, how], i) => [i ? ", " : null, el("code", {}, `hub:${name}`), ` (${how})`])) : null,
+      p.cards.map(cardRow)))
+      : el("p", { class: "muted" }, "No paper yet: `postdoc papers add FILE_OR_ID` or `postdoc papers crawl --seed ID` fills the library."));
+}
+
+async function dataPage(main) {
+  const d = await api("/api/data");
+  show(main,
+    el("h1", {}, "Data"),
+    el("p", { class: "muted" }, "Every dataset version the study used: its protected evaluation data, and the examples each run trained on, named by the hash of their rows."),
+    d.versions.length ? el("div", { class: "panel" }, el("table", {},
+      el("tr", {}, ["version", "role", "rows", "shape", "source", "licence", "made from", "used"].map((h) => el("th", {}, h))),
+      d.versions.map((v) => {
+        const me = v.lineage[0] || {};
+        const made = v.lineage.slice(1).map((p, i) => `${(v.lineage[i].transform || {}).op || "?"} of ${p.version.slice(0, 12)}`).join(", ");
+        return el("tr", {}, el("td", {}, el("code", { title: v.version }, v.version.slice(0, 12))), el("td", {}, v.roles.join(", ")),
+          el("td", { class: "num" }, me.rows !== undefined ? me.rows : "–"), el("td", {}, me.shape || "–"), el("td", {}, me.source || "–"),
+          el("td", {}, me.licence || "–"), el("td", {}, made || "–"),
+          el("td", {}, v.runs.filter((r) => r.trial !== null).slice(0, 8).map((r, i) => [i ? ", " : null, trialLink(r.trial)]), v.uses > 8 ? " …" : null));
+      })))
+      : el("p", { class: "muted" }, "No dataset version recorded yet."));
+}
+
 // ---- routing and live updates ----
 
 let rendering = null, again = false;
@@ -575,6 +614,8 @@ async function route() {
       else if (page === "specialists") await specialistsPage(main);
       else if (page === "compare") await comparePage(main, arg);
       else if (page === "oversight") await oversight(main);
+      else if (page === "papers") await papersPage(main);
+      else if (page === "data") await dataPage(main);
       else show(main, el("p", { class: "error" }, "No such page."));
       window.scrollTo(0, scrollY);
     } catch (e) {

@@ -244,6 +244,78 @@ pub(crate) async fn specialists(State(d): State<Dashboard>) -> Result<Response, 
     once_per_change(d, |s| &s.specialists, |d, s| async move { Ok(specialists_data(&d, &s)) }).await
 }
 
+/// Papers shown on the page at most (the most cited by this study's trials, then the newest).
+const PAPERS_SHOWN: usize = 2000;
+
+/// The library: every paper with its technique cards, linked datasets, citation counts and the
+/// trials of this study that cite its cards.
+pub(crate) async fn papers_data(d: &Inner) -> Result<Value, ApiError> {
+    use std::collections::{BTreeSet, HashMap};
+    let papers = d.store.papers().await?;
+    let mut cards: HashMap<String, Vec<postdoc_core::literature::Card>> = HashMap::new();
+    for c in d.store.cards(None).await? {
+        cards.entry(c.paper.clone()).or_default().push(c);
+    }
+    let mut citing: HashMap<String, BTreeSet<TrialNo>> = HashMap::new();
+    for (trial, _, paper) in d.store.cited_cards(d.study.id).await? {
+        citing.entry(paper).or_default().insert(trial);
+    }
+    let counts: HashMap<String, (i64, i64)> =
+        d.store.citation_counts().await?.into_iter().map(|(id, r, c)| (id, (r, c))).collect();
+    // Newest first, then (stably) the papers this study's trials cite most.
+    let mut shown: Vec<&postdoc_core::literature::Paper> = papers.iter().rev().collect();
+    shown.sort_by_key(|p| std::cmp::Reverse(citing.get(&p.id).map_or(0, BTreeSet::len)));
+    shown.truncate(PAPERS_SHOWN);
+    let mut rows = Vec::with_capacity(shown.len());
+    for p in shown {
+        let (references, cited_by) = counts.get(&p.id).copied().unwrap_or((0, 0));
+        rows.push(json!({
+            "id": p.id, "title": p.title, "authors": p.authors.iter().take(6).collect::<Vec<_>>(),
+            "year": p.year, "venue": p.venue, "url": p.url, "citation_count": p.citation_count,
+            "abstract": p.abstract_text, "cards": cards.get(&p.id).map_or(&[][..], Vec::as_slice),
+            "datasets": d.store.datasets_of_paper(&p.id).await?,
+            "references": references, "cited_by": cited_by,
+            "cited_in_trials": citing.get(&p.id).cloned().unwrap_or_default(),
+        }));
+    }
+    Ok(json!({ "papers": rows, "total": papers.len() }))
+}
+
+/// Read on every request: papers join the store without any event of the study's.
+pub(crate) async fn papers(State(d): State<Dashboard>) -> ApiResult {
+    Ok(Json(papers_data(&d.inner).await?))
+}
+
+/// The data the study touched: each dataset version it used, with what made it and which runs.
+pub(crate) async fn data_data(d: &Inner) -> Result<Value, ApiError> {
+    let uses = d.store.dataset_uses(d.study.id, None).await?;
+    let mut by_version: Vec<(String, Vec<&postdoc_store::DatasetUse>)> = Vec::new();
+    for u in &uses {
+        match by_version.iter_mut().find(|(v, _)| *v == u.version) {
+            Some((_, list)) => list.push(u),
+            None => by_version.push((u.version.clone(), vec![u])),
+        }
+    }
+    let mut versions = Vec::new();
+    for (version, list) in by_version {
+        let lineage = d.store.dataset_lineage(&version).await?;
+        let runs: Vec<Value> = list
+            .iter()
+            .take(50)
+            .map(|u| json!({"trial": u.trial, "run": u.run_idx, "role": u.role, "path": u.path}))
+            .collect();
+        let roles: std::collections::BTreeSet<&str> = list.iter().map(|u| u.role.as_str()).collect();
+        versions.push(json!({
+            "version": version, "lineage": lineage, "roles": roles, "uses": list.len(), "runs": runs,
+        }));
+    }
+    Ok(json!({ "versions": versions }))
+}
+
+pub(crate) async fn data(State(d): State<Dashboard>) -> Result<Response, ApiError> {
+    once_per_change(d, |s| &s.data, |d, _| async move { data_data(&d).await }).await
+}
+
 /// The researcher's notes and the proposals waiting for approval (with the study's name: the
 /// page's header reads this small answer on every change).
 pub(crate) async fn notes_data(d: &Inner) -> Result<Value, ApiError> {

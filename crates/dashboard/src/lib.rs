@@ -71,6 +71,8 @@ impl Dashboard {
             .route("/api/trials/{number}/reject", post(api::reject))
             .route("/api/specialists", get(api::specialists))
             .route("/api/notes", get(api::notes).post(api::add_note))
+            .route("/api/papers", get(api::papers))
+            .route("/api/data", get(api::data))
             .route("/api/stream", get(api::stream))
             .fallback(api::not_found)
             .with_state(self)

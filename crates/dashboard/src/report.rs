@@ -58,6 +58,8 @@ impl Dashboard {
         }
         answers.insert("/api/specialists".into(), api::specialists_data(d, &snapshot));
         answers.insert("/api/notes".into(), api::notes_data(d).await?);
+        answers.insert("/api/papers".into(), api::papers_data(d).await?);
+        answers.insert("/api/data".into(), api::data_data(d).await?);
         answers.insert("/api/overview".into(), overview);
         answers.insert("/api/trials".into(), trials);
         Ok(Report { answers, study: d.study.name.clone(), best_diff, generated_ms: postdoc_store::now_ms() })

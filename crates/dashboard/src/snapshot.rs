@@ -28,6 +28,7 @@ pub(crate) struct Snapshot {
     pub(crate) trials: OnceCell<Bytes>,
     pub(crate) specialists: OnceCell<Bytes>,
     pub(crate) notes: OnceCell<Bytes>,
+    pub(crate) data: OnceCell<Bytes>,
 }
 
 impl Snapshot {
@@ -39,6 +40,7 @@ impl Snapshot {
             trials: OnceCell::new(),
             specialists: OnceCell::new(),
             notes: OnceCell::new(),
+            data: OnceCell::new(),
         }
     }
 }

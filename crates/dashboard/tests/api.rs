@@ -293,6 +293,72 @@ async fn specialists_are_credited_and_charged() {
 }
 
 #[tokio::test]
+async fn papers_and_data_pages_show_what_the_trials_rest_on() {
+    use postdoc_core::literature::{Card, Evidence, Paper};
+    let (store, s, _dir) = study().await;
+    let lora = Paper {
+        id: "arxiv:2106.09685".into(),
+        title: HOSTILE.into(),
+        authors: vec!["E. Hu".into()],
+        year: Some(2021),
+        source: "arxiv".into(),
+        ..Paper::default()
+    };
+    store.save_paper(&lora).await.unwrap();
+    let card = Card {
+        id: 0,
+        paper: lora.id.clone(),
+        technique: "LoRA".into(),
+        effect: Some("10,000 times fewer parameters".into()),
+        setting: None,
+        part: "optimizer".into(),
+        section: "abstract".into(),
+        evidence: [(
+            "technique".to_string(),
+            Evidence { section: "abstract".into(), sentence: "We propose LoRA.".into() },
+        )]
+        .into(),
+        method: "extractive".into(),
+    };
+    let saved = store.save_cards(&lora.id, "extractive", &[card]).await.unwrap();
+    let citing = Proposal { cites: vec![saved[0].id], ..proposal("optimizer", "low-rank updates", knobs(0.04)) };
+    let n = store.propose(s.id, &citing, Some(1), None).await.unwrap();
+    let v = postdoc_store::DatasetVersion {
+        version: "ab".repeat(32),
+        rows: 600,
+        bytes: 9000,
+        format: "jsonl".into(),
+        shape: None,
+        source: "benchmark/problems.jsonl at 0123abcd".into(),
+        licence: None,
+        derived_from: None,
+        transform: None,
+        created_ms: now_ms(),
+    };
+    store.record_dataset_use(s.id, None, None, &v, "evaluation", "benchmark/problems.jsonl").await.unwrap();
+    store.record_dataset_use(s.id, Some(n), Some(0), &v, "training", "train_data.jsonl").await.unwrap();
+    let addr = serve(store, s, loopback()).await;
+
+    let (status, papers) = get(addr, "/api/papers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(papers["total"], 1);
+    let p = &papers["papers"][0];
+    assert_eq!(p["title"], HOSTILE, "sent as a JSON string, for the page to show as text");
+    assert_eq!(p["cited_in_trials"], json!([n]));
+    assert_eq!(p["cards"][0]["technique"], "LoRA");
+    let (_, trial) = get(addr, &format!("/api/trials/{n}")).await;
+    assert_eq!(trial["cites"][0]["card"]["technique"], "LoRA");
+    assert_eq!(trial["data"][0]["role"], "training");
+
+    let (status, data) = get(addr, "/api/data").await;
+    assert_eq!(status, StatusCode::OK);
+    let version = &data["versions"][0];
+    assert_eq!(version["uses"], 2);
+    assert_eq!(version["roles"], json!(["evaluation", "training"]));
+    assert_eq!(version["lineage"][0]["rows"], 600);
+}
+
+#[tokio::test]
 async fn oversight_approves_rejects_and_takes_notes_through_the_store() {
     let (store, s, _dir) = study().await;
     let addr = serve(store.clone(), s.clone(), loopback()).await;

@@ -335,6 +335,33 @@ impl Store {
         row.as_ref().map(card).transpose()
     }
 
+    /// Every card a study's trials cite: `(trial, card, paper)`.
+    pub async fn cited_cards(&self, study: i64) -> Result<Vec<(TrialNo, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT t.trial, c.id, c.paper FROM trial_cards t JOIN technique_cards c ON c.id = t.card
+             WHERE t.study_id = $1 ORDER BY t.trial, c.id",
+        )
+        .bind(study)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read cited cards"))?;
+        rows.iter().map(|r| Ok((get::<i64>(r, "trial")? as TrialNo, get(r, "id")?, get(r, "paper")?))).collect()
+    }
+
+    /// How many citation edges each paper has, as `(paper, references, cited by)`.
+    pub async fn citation_counts(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT p.id,
+                    (SELECT COUNT(*) FROM citations c WHERE c.citing = p.id) AS refs,
+                    (SELECT COUNT(*) FROM citations c WHERE c.cited = p.id) AS cited
+             FROM papers p ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("count citations"))?;
+        rows.iter().map(|r| Ok((get(r, "id")?, get(r, "refs")?, get(r, "cited")?))).collect()
+    }
+
     /// The cards a trial cites, with their papers.
     pub async fn cards_of_trial(&self, study: i64, trial: TrialNo) -> Result<Vec<Card>> {
         let rows = sqlx::query(
