@@ -50,6 +50,10 @@ pub(crate) enum DataCommand {
         /// Also write the inspection as an HTML page with plots to FILE.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Write every duplicate found to FILE, one JSON line each: the row's line, the earlier
+        /// line it repeats, and whether exactly or nearly.
+        #[arg(long, value_name = "FILE")]
+        duplicates: Option<PathBuf>,
     },
     /// Compare a training set with evaluation sets (exact, normalised and n-gram overlap), say
     /// which rows hold which evaluation items, and write the rows that hold none to OUT.
@@ -229,14 +233,26 @@ fn written(path: &Path, version: String, rows: u64, shape: Option<Shape>) -> Fin
 pub(crate) async fn run(command: &DataCommand, json: bool, recorder: Recorder) -> Result<i32> {
     let policy = |strict: bool| if strict { OnMalformed::Fail } else { OnMalformed::Skip };
     match command {
-        DataCommand::Inspect { path, config, split, sample_rows, strict, near_threshold, no_near, samples, html } => {
+        DataCommand::Inspect {
+            path,
+            config,
+            split,
+            sample_rows,
+            strict,
+            near_threshold,
+            no_near,
+            samples,
+            html,
+            duplicates,
+        } => {
             if !(0.0..=1.0).contains(near_threshold) || *near_threshold == 0.0 {
                 bail!("--near-threshold must be above 0 and at most 1 (got {near_threshold})");
             }
             let settings = InspectSettings {
                 near: (!no_near).then_some(NearSettings { threshold: *near_threshold, ..NearSettings::default() }),
                 samples: *samples,
-                ..InspectSettings::default()
+                // Every pair is kept when they are all to be written out.
+                examples: if duplicates.is_some() { usize::MAX } else { InspectSettings::default().examples },
             };
             if let Some(name) = crate::hub::hub_name(path) {
                 let page = html.as_deref();
@@ -257,7 +273,10 @@ pub(crate) async fn run(command: &DataCommand, json: bool, recorder: Recorder) -
             let path = Path::new(path);
             let bytes = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
             let mut rows = Rows::open(path, policy(*strict))?;
-            let inspection = postdoc_data::inspect(&mut rows, &settings)?;
+            let mut inspection = postdoc_data::inspect(&mut rows, &settings)?;
+            if let Some(out) = duplicates {
+                write_duplicates(out, &mut inspection)?;
+            }
             if let Some(page) = html {
                 write_page(page, &path.display().to_string(), &inspection)?;
             }
@@ -397,6 +416,24 @@ pub(crate) async fn run(command: &DataCommand, json: bool, recorder: Recorder) -
         }
         DataCommand::Versions { target } => versions(target.as_deref(), json, recorder.store).await,
     }
+}
+
+/// Writes every duplicate pair to `out` (JSON Lines), then keeps only the first few in the
+/// inspection for its report.
+fn write_duplicates(out: &Path, inspection: &mut Inspection) -> Result<()> {
+    let mut w = postdoc_data::write::RowWriter::create(out, None)?;
+    let shown = InspectSettings::default().examples;
+    let near = inspection.near_duplicates.as_mut().map(|n| &mut n.found);
+    for (kind, found) in [("exact", Some(&mut inspection.exact_duplicates)), ("near", near)] {
+        let Some(found) = found else { continue };
+        for (line, repeats) in &found.examples {
+            w.write(&json!({"line": line, "repeats": repeats, "kind": kind}))?;
+        }
+        found.examples.truncate(shown);
+    }
+    let written = w.finish()?;
+    eprintln!("wrote {} duplicate pairs to {}", written.rows, out.display());
+    Ok(())
 }
 
 /// Writes the inspection's HTML page whole (through a temporary file).

@@ -430,7 +430,7 @@ enum ApproveArg {
 }
 
 /// `PROVIDER:MODEL[@BASE_URL]` for `--brain`.
-fn parse_brain(text: &str) -> Result<BrainSpec, String> {
+pub(crate) fn parse_brain(text: &str) -> Result<BrainSpec, String> {
     if text == "local" {
         // The default small model, fetched once.
         return Ok(BrainSpec { provider: Some(Provider::Local), ..BrainSpec::default() });

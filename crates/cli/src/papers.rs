@@ -63,6 +63,14 @@ pub(crate) enum PapersCommand {
     /// One paper: its record, sections, technique cards, citations, linked datasets and the
     /// trials that cite its cards.
     Show { id: String },
+    /// Read a paper's technique cards again: extractively, or with a model (`--brain`) that must
+    /// cite the sentence behind every field (citations are checked against the paper).
+    Cards {
+        id: String,
+        /// The model to read it with: PROVIDER:MODEL[@BASE_URL], or `local`.
+        #[arg(long, value_parser = crate::parse_brain)]
+        brain: Option<postdoc_core::manifest::BrainSpec>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -203,6 +211,46 @@ pub(crate) async fn run(command: &PapersCommand, json: bool, library: Library, t
             Ok(0)
         }
         PapersCommand::Show { id } => show(&library, id, json).await,
+        PapersCommand::Cards { id, brain } => {
+            let key = parse_id(id).unwrap_or_else(|| id.to_string());
+            let Some(p) = library.store.paper(&key).await? else {
+                bail!("no paper `{id}` in the library (`postdoc papers add {id}` fetches it)");
+            };
+            let sections = library.store.sections(&p.id).await?;
+            let (method, cards) = match brain {
+                None => (
+                    "extractive".to_string(),
+                    postdoc_papers::cards::extract(&p.id, p.abstract_text.as_deref(), &sections, 3),
+                ),
+                Some(spec) => {
+                    let (brain, _) = postdoc_agent::connect(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let cards = postdoc_papers::cards::extract_with_model(
+                        brain.as_ref(),
+                        &p.id,
+                        &p.title,
+                        p.abstract_text.as_deref(),
+                        &sections,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the model read no cards: {e}"))?;
+                    (format!("model:{}", brain.describe()), cards)
+                }
+            };
+            let saved = library.store.save_cards(&p.id, &method, &cards).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&saved)?);
+            } else if saved.is_empty() {
+                println!("no technique card could be read from {} ({method})", p.id);
+            } else {
+                for c in &saved {
+                    println!("card {}: {} [{}] ({method})", c.id, c.technique, c.part);
+                    for (field, e) in &c.evidence {
+                        println!("  {field} rests on ({}): \"{}\"", e.section, e.sentence);
+                    }
+                }
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -45,6 +45,33 @@ fn inspect_prints_a_table_and_json_of_what_is_in_the_file() {
 }
 
 #[test]
+fn inspect_writes_every_duplicate_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    // Eight copies of the first row: seven duplicates, more than the report shows.
+    let first = json!({"prompt": "Sort the letters of cab", "completion": "abc"});
+    let mut rows = vec![first; 8];
+    rows.push(json!({"prompt": "Sort the letters of dog", "completion": "dgo"}));
+    let path = jsonl(dir.path(), "pc.jsonl", &rows, "");
+    let dups = dir.path().join("dups.jsonl");
+    let out = postdoc(dir.path())
+        .args(["data", "inspect", "--json", "--no-near"])
+        .arg(&path)
+        .arg("--duplicates")
+        .arg(&dups)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exact_duplicates"]["count"], 7);
+    assert_eq!(report["exact_duplicates"]["examples"].as_array().unwrap().len(), 5);
+    let written: Vec<Value> =
+        std::fs::read_to_string(&dups).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<u64> = written.iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, (2..=8).collect::<Vec<u64>>());
+    assert!(written.iter().all(|d| d["repeats"] == 1 && d["kind"] == "exact"), "{written:?}");
+}
+
+#[test]
 fn inspect_refuses_bad_input_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = jsonl(dir.path(), "t.jsonl", &[json!({"a": 1})], "[1, 2]\n");

@@ -145,6 +145,28 @@ fn the_library_takes_files_and_ids_crawls_searches_and_shows_cards() {
     let datasets: Vec<&str> = shown["datasets"].as_array().unwrap().iter().map(|d| d[0].as_str().unwrap()).collect();
     assert_eq!(datasets, ["nyu-mll/glue", "someone/lora-evals"]);
 
+    // A model reads the cards again; what it cites that is not a sentence of the paper is dropped.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let call = json!({"cards": [
+                {"technique": "LoRA", "technique_sentence": 1, "effect": "10,000 times fewer trainable parameters", "effect_sentence": 2, "part": "optimizer"},
+                {"technique": "Made up", "technique_sentence": 9, "part": "data"}]});
+            let turn = postdoc_brain::testing::openai_turn("", &[("record_cards", &call.to_string())], (900, 60));
+            let server = postdoc_brain::testing::ReplayServer::start(vec![postdoc_brain::testing::Exchange::sse(&turn, 64)]).await.unwrap();
+            tx.send(server.url.clone()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let model = rx.recv().unwrap();
+    let out = papers(&["--json", "cards", "2106.09685", "--brain", &format!("openai:test-model@{model}/v1")]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let cards: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cards.as_array().unwrap().len(), 1, "{cards}");
+    assert!(cards[0]["method"].as_str().unwrap().starts_with("model:"), "{cards}");
+    assert!(cards[0]["evidence"]["effect"]["sentence"].as_str().unwrap().contains("10,000 times"));
+
     let out = papers(&["show", "9999.99999"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("no paper `9999.99999` in the library"), "{}", stderr_of(&out));

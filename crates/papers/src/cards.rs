@@ -318,6 +318,141 @@ pub fn extract(paper: &str, abstract_text: Option<&str>, sections: &[Section], m
     cards
 }
 
+/// The sentences a model is shown, numbered from 1: the abstract, then the introduction,
+/// method, experiments and results sections, at most `max`.
+pub fn numbered_sentences(abstract_text: Option<&str>, sections: &[Section], max: usize) -> Vec<(String, String)> {
+    let mut pool: Vec<(String, String)> = Vec::new();
+    if let Some(a) = abstract_text {
+        pool.extend(sentences(a).into_iter().map(|s| ("abstract".to_string(), s)));
+    }
+    for s in sections.iter().filter(|s| ["introduction", "method", "experiments", "results"].contains(&s.kind.as_str()))
+    {
+        pool.extend(sentences(&s.text).into_iter().map(|t| (s.kind.clone(), t)));
+    }
+    if abstract_text.is_none() {
+        for s in sections.iter().filter(|s| s.kind == "abstract") {
+            pool.splice(0..0, sentences(&s.text).into_iter().map(|t| ("abstract".to_string(), t)));
+        }
+    }
+    pool.truncate(max);
+    pool
+}
+
+/// The tool a model records cards with: every field names the number of the sentence it rests
+/// on, so a card can be checked against the paper.
+pub fn record_cards_tool() -> postdoc_brain::ToolSpec {
+    let mut parts: Vec<&str> = PARTS.to_vec();
+    parts.push("other");
+    postdoc_brain::ToolSpec {
+        name: "record_cards".into(),
+        description:
+            "Records the paper's methodological contributions, one card each. Every field cites the number of \
+                      the sentence it is taken from."
+                .into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {"cards": {"type": "array", "items": {"type": "object", "properties": {
+                "technique": {"type": "string", "description": "the technique's name, as the paper gives it"},
+                "technique_sentence": {"type": "integer"},
+                "effect": {"type": "string", "description": "the effect the paper claims, with its numbers"},
+                "effect_sentence": {"type": "integer"},
+                "setting": {"type": "string", "description": "the models, data or tasks it was shown on"},
+                "setting_sentence": {"type": "integer"},
+                "part": {"type": "string", "enum": parts}
+            }, "required": ["technique", "technique_sentence", "part"]}}},
+            "required": ["cards"]
+        }),
+    }
+}
+
+/// What a model recorded, checked: a card whose technique cites no sentence of the paper is
+/// dropped; an effect or setting whose citation is not a sentence of the paper is dropped from
+/// its card. The evidence is the cited sentence, never the model's words.
+pub fn cards_from_call(
+    paper: &str,
+    method: &str,
+    arguments: &str,
+    pool: &[(String, String)],
+) -> Result<Vec<Card>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(arguments).map_err(|e| format!("the model's cards are not JSON: {e}"))?;
+    let items = v.get("cards").and_then(serde_json::Value::as_array).ok_or("the model recorded no `cards` list")?;
+    let sentence = |item: &serde_json::Value, key: &str| -> Option<&(String, String)> {
+        let n = item.get(key)?.as_u64()? as usize;
+        pool.get(n.checked_sub(1)?)
+    };
+    let text = |item: &serde_json::Value, key: &str| {
+        item.get(key).and_then(serde_json::Value::as_str).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
+    };
+    let mut cards = Vec::new();
+    for item in items {
+        let (Some(technique), Some((section, cited))) = (text(item, "technique"), sentence(item, "technique_sentence"))
+        else {
+            continue;
+        };
+        let mut evidence = BTreeMap::new();
+        evidence.insert("technique".to_string(), Evidence { section: section.clone(), sentence: cited.clone() });
+        let mut field = |name: &str| -> Option<String> {
+            let value = text(item, name)?;
+            let (sec, s) = sentence(item, &format!("{name}_sentence"))?;
+            evidence.insert(name.to_string(), Evidence { section: sec.clone(), sentence: s.clone() });
+            Some(value)
+        };
+        let effect = field("effect");
+        let setting = field("setting");
+        let part = text(item, "part").filter(|p| PARTS.contains(&p.as_str())).unwrap_or_else(|| part_of(cited));
+        cards.push(Card {
+            id: 0,
+            paper: paper.to_string(),
+            technique,
+            effect,
+            setting,
+            part,
+            section: section.clone(),
+            evidence,
+            method: method.to_string(),
+        });
+    }
+    Ok(cards)
+}
+
+/// Cards written by a model: it is shown the paper's sentences, numbered, and must record its
+/// cards through [`record_cards_tool`], each field citing a sentence; what it cites is checked.
+pub async fn extract_with_model(
+    brain: &dyn postdoc_brain::Brain,
+    paper: &str,
+    title: &str,
+    abstract_text: Option<&str>,
+    sections: &[Section],
+) -> Result<Vec<Card>, String> {
+    let pool = numbered_sentences(abstract_text, sections, 160);
+    if pool.is_empty() {
+        return Err("the paper has no text to read cards from".into());
+    }
+    let mut listing = format!("Paper: {title}\n\n");
+    for (i, (section, s)) in pool.iter().enumerate() {
+        listing.push_str(&format!("[{}] ({section}) {s}\n", i + 1));
+    }
+    let conversation = postdoc_brain::Conversation {
+        system: "You read machine-learning papers for a researcher who tunes training recipes. Record each \
+                 methodological contribution of the paper as a technique card: the technique, the effect the paper \
+                 claims for it (with its numbers), the setting it was shown in, and the part of a training recipe it \
+                 changes. Every field must cite the number of the sentence it comes from. Record only what the \
+                 sentences say; at most three cards."
+            .into(),
+        messages: vec![postdoc_brain::Message::User { text: listing }],
+        tools: vec![record_cards_tool()],
+    };
+    let options = postdoc_brain::ReplyOptions {
+        max_tokens: 1024,
+        temperature: Some(0.0),
+        tool_choice: postdoc_brain::ToolChoice::Tool("record_cards".into()),
+    };
+    let reply = brain.reply(&conversation, &options).await.map_err(|e| e.to_string())?;
+    let call = reply.tool_calls.iter().find(|c| c.name == "record_cards").ok_or("the model recorded no cards")?;
+    cards_from_call(paper, &format!("model:{}", brain.describe()), &call.arguments, &pool)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +498,27 @@ mod tests {
         assert_eq!(part_of("reweights the data mixture of pretraining domains"), "data");
         assert_eq!(part_of("a reward model and a KL penalty on the policy"), "rl");
         assert_eq!(part_of("nothing here"), "other");
+    }
+
+    #[test]
+    fn a_model_s_cards_keep_only_what_cites_the_paper() {
+        let pool = numbered_sentences(Some(ABSTRACT), &[], 100);
+        let args = serde_json::json!({"cards": [
+            {"technique": "LoRA", "technique_sentence": 3, "effect": "10,000x fewer trainable parameters", "effect_sentence": 4,
+             "setting": "GPT-3 175B", "setting_sentence": 99, "part": "optimizer"},
+            {"technique": "Invented", "technique_sentence": 0, "part": "data"},
+            {"technique": "", "technique_sentence": 1, "part": "data"},
+            {"technique": "Odd part", "technique_sentence": 5, "part": "astrology"}
+        ]});
+        let cards = cards_from_call("arxiv:2106.09685", "model:test", &args.to_string(), &pool).unwrap();
+        assert_eq!(cards.len(), 2, "a card citing no sentence of the paper is dropped: {cards:#?}");
+        assert!(cards[0].evidence["technique"].sentence.starts_with("We propose Low-Rank Adaptation"));
+        assert!(cards[0].evidence["effect"].sentence.contains("10,000 times"));
+        assert_eq!(cards[0].setting, None, "its citation is not a sentence of the paper");
+        assert_eq!(cards[0].method, "model:test");
+        assert_ne!(cards[1].part, "astrology");
+        assert!(cards_from_call("p", "m", "not json", &pool).is_err());
+        assert!(cards_from_call("p", "m", "{}", &pool).is_err());
     }
 
     #[test]
