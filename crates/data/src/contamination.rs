@@ -13,7 +13,7 @@
 use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use crate::minhash::{Keyed, word_hashes};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -124,9 +124,13 @@ impl fmt::Display for Match {
 pub struct EvalIndex {
     names: Vec<String>,
     exact: HashMap<String, Vec<usize>>,
+    /// Normalised texts shorter than an n-gram, searched for in every record.
     patterns: Option<AhoCorasick>,
     pattern_items: Vec<usize>,
-    ngrams: HashMap<u64, Vec<usize>>,
+    /// Normalised texts of an n-gram or more, per item: such a text can only be inside a record
+    /// that shares its n-grams, so it is looked for only in the records the n-grams flag.
+    long: HashMap<usize, Vec<String>>,
+    ngrams: HashMap<u64, Vec<usize>, Keyed>,
     settings: Settings,
 }
 
@@ -135,7 +139,8 @@ impl EvalIndex {
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut normalised = Vec::new();
         let mut pattern_items = Vec::new();
-        let mut ngrams: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut long: HashMap<usize, Vec<String>> = HashMap::new();
+        let mut ngrams: HashMap<u64, Vec<usize>, Keyed> = HashMap::default();
         let mut names = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             for text in &item.texts {
@@ -144,9 +149,7 @@ impl EvalIndex {
                     continue;
                 }
                 exact.entry(text.clone()).or_default().push(i);
-                normalised.push(norm);
-                pattern_items.push(i);
-                let words = words(text);
+                let words = word_hashes(text);
                 if settings.ngram > 0 && words.len() >= settings.ngram {
                     for gram in words.windows(settings.ngram) {
                         let ids = ngrams.entry(hash_words(gram)).or_default();
@@ -154,13 +157,17 @@ impl EvalIndex {
                             ids.push(i);
                         }
                     }
+                    long.entry(i).or_default().push(norm);
+                } else {
+                    normalised.push(norm);
+                    pattern_items.push(i);
                 }
             }
             names.push(item.name);
         }
         let patterns = (!normalised.is_empty())
             .then(|| AhoCorasick::new(&normalised).expect("plain string patterns always build"));
-        EvalIndex { names, exact, patterns, pattern_items, ngrams, settings }
+        EvalIndex { names, exact, patterns, pattern_items, long, ngrams, settings }
     }
 
     /// How many evaluation items there are (checked or too short to check).
@@ -189,19 +196,34 @@ impl EvalIndex {
             }
         }
         let joined = record.fields.join("\n");
+        let mut hay: Option<String> = None;
         if let Some(patterns) = &self.patterns {
-            let hay = normalise(&joined);
-            for m in patterns.find_overlapping_iter(&hay) {
-                if on_word_boundaries(&hay, m.start(), m.end()) {
+            let hay = hay.get_or_insert_with(|| normalise(&joined));
+            for m in patterns.find_overlapping_iter(hay.as_str()) {
+                if on_word_boundaries(hay, m.start(), m.end()) {
                     note(self.pattern_items[m.pattern().as_usize()], Match::Normalised);
                 }
             }
         }
         if !self.ngrams.is_empty() {
-            let words = words(&joined);
+            let words = word_hashes(&joined);
+            let mut by_ngram = Vec::new();
             for gram in words.windows(self.settings.ngram) {
                 if let Some(items) = self.ngrams.get(&hash_words(gram)) {
-                    items.iter().for_each(|&i| note(i, Match::Ngram));
+                    by_ngram.extend_from_slice(items);
+                }
+            }
+            by_ngram.sort_unstable();
+            by_ngram.dedup();
+            for item in by_ngram {
+                note(item, Match::Ngram);
+                // The whole text may be there too: the stronger finding.
+                let hay = hay.get_or_insert_with(|| normalise(&joined));
+                let whole = self.long.get(&item).is_some_and(|texts| {
+                    texts.iter().any(|t| hay.match_indices(t.as_str()).any(|(at, _)| on_word_boundaries(hay, at, at + t.len())))
+                });
+                if whole {
+                    note(item, Match::Normalised);
                 }
             }
         }
@@ -263,19 +285,18 @@ pub fn normalise(text: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(word.chars().flat_map(char::to_lowercase));
+        if word.is_ascii() {
+            out.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            out.extend(word.chars().flat_map(char::to_lowercase));
+        }
     }
     out
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
-}
-
-fn hash_words(words: &[String]) -> u64 {
-    let mut h = DefaultHasher::new();
-    words.hash(&mut h);
-    h.finish()
+/// One key for a run of words (their hashes, in order).
+fn hash_words(words: &[u64]) -> u64 {
+    words.iter().fold(0x243f_6a88_85a3_08d3u64, |h, w| (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(27))
 }
 
 /// A match may not cut a word in two: at each end, either the text beside it or the match's own
@@ -327,6 +348,12 @@ mod tests {
         );
         let thirteen = "a story: The quick brown fox jumps over the lazy dog while the cat sleeps on a cold floor";
         assert_eq!(idx.check(&record(&[thirteen])), BTreeMap::from([(2, Match::Ngram)]));
+        // A long text there whole, re-cased and re-spaced, is the stronger finding.
+        let whole = "Story:  THE quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat by the fire.";
+        assert_eq!(idx.check(&record(&[whole])), BTreeMap::from([(2, Match::Normalised)]));
+        // ...but not when it runs on into a longer word.
+        let cut = "the quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat by the firefly";
+        assert_eq!(idx.check(&record(&[cut])), BTreeMap::from([(2, Match::Ngram)]));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct NearDuplicates {
     a: [u64; PERMUTATIONS],
     b: [u64; PERMUTATIONS],
     /// Band key to the first text seen with it.
-    buckets: HashMap<u64, u64>,
+    buckets: HashMap<u64, u64, Keyed>,
 }
 
 impl NearDuplicates {
@@ -54,7 +54,7 @@ impl NearDuplicates {
             a[i] = next() | 1;
             b[i] = next();
         }
-        NearDuplicates { settings, bands, rows, a, b, buckets: HashMap::new() }
+        NearDuplicates { settings, bands, rows, a, b, buckets: HashMap::default() }
     }
 
     /// Bands and rows per band the threshold chose.
@@ -106,27 +106,73 @@ impl NearDuplicates {
 }
 
 /// Hashes of the text's words: runs of letters and digits, lower-cased.
-fn word_hashes(text: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut h = 0u64;
+pub(crate) fn word_hashes(text: &str) -> Vec<u64> {
+    const START: u64 = 0xcbf2_9ce4_8422_2325;
+    let mix = |h: u64, c: u32| (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
+    let mut out = Vec::with_capacity(text.len() / 5);
+    let mut h = START;
     let mut in_word = false;
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            for l in c.to_lowercase() {
-                h = (h ^ u64::from(u32::from(l))).wrapping_mul(0x0100_0000_01b3);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII, most text, without decoding characters or Unicode case tables; the same hashes
+        // as the general path below gives.
+        let (letter, step) = if b.is_ascii() {
+            if b.is_ascii_alphanumeric() {
+                h = mix(h, u32::from(b.to_ascii_lowercase()));
             }
+            (b.is_ascii_alphanumeric(), 1)
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            if c.is_alphanumeric() {
+                for l in c.to_lowercase() {
+                    h = mix(h, u32::from(l));
+                }
+            }
+            (c.is_alphanumeric(), c.len_utf8())
+        };
+        if letter {
             in_word = true;
         } else if in_word {
             out.push(h);
-            h = 0xcbf2_9ce4_8422_2325;
+            h = START;
             in_word = false;
         }
+        i += step;
     }
     if in_word {
         out.push(h);
     }
     out
 }
+
+/// Hashes keys that are already hashes: a final mix (MurmurHash3's) spreads them over the
+/// table, far cheaper than the SipHash a `HashMap` uses by default.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z = (z ^ (z >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        z ^ (z >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
+pub(crate) type Keyed = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// The bands and rows (bands x rows <= permutations) whose S-curve best separates pairs above
 /// `threshold` from pairs below it: the smallest sum of the false-positive area below the
@@ -164,6 +210,25 @@ mod tests {
         assert!(chance(shape, 0.5) < 0.02, "{shape:?}: pairs well below it are not");
         let low = bands_for(0.5, PERMUTATIONS);
         assert!(chance(low, 0.7) > 0.95 && chance(shape, 0.7) < 0.5, "{low:?} vs {shape:?}");
+    }
+
+    #[test]
+    fn word_hashes_read_ascii_and_other_scripts_alike() {
+        // The plain definition, character by character.
+        let reference = |text: &str| -> Vec<u64> {
+            text.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    w.chars().flat_map(char::to_lowercase).fold(0xcbf2_9ce4_8422_2325u64, |h, l| {
+                        (h ^ u64::from(u32::from(l))).wrapping_mul(0x0100_0000_01b3)
+                    })
+                })
+                .collect()
+        };
+        for text in ["Hello, World 42!", "  Straße ÜBER naïve—ΣΊΣΥΦΟΣ İstanbul 東京 ok", "", "a", "\u{0}x\u{7f}y"] {
+            assert_eq!(word_hashes(text), reference(text), "{text:?}");
+        }
+        assert_eq!(word_hashes("MiXeD case"), word_hashes("mixed CASE"));
     }
 
     /// `n` words, all different.

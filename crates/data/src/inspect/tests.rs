@@ -99,4 +99,23 @@ fn token_estimate_counts_words_in_pieces_and_punctuation() {
     assert_eq!(approximate_tokens(""), 0);
     assert_eq!(approximate_tokens("hello, world!"), 2 + 1 + 2 + 1);
     assert_eq!(approximate_tokens("a b c"), 3);
+    assert_eq!(approximate_tokens("naïve café\u{000b}x"), 2 + 1 + 1, "letters beyond ASCII and a vertical tab");
+}
+
+proptest::proptest! {
+    /// The byte-level count agrees with the plain definition over characters on any text.
+    #[test]
+    fn token_estimate_matches_its_definition(text in "(\\PC|[ \t\n\x0b.,!])*") {
+        let mut tokens = 0u64;
+        let mut run = 0u64;
+        for c in text.chars() {
+            if c.is_alphanumeric() {
+                run += 1;
+            } else {
+                tokens += run.div_ceil(4) + u64::from(!c.is_whitespace());
+                run = 0;
+            }
+        }
+        proptest::prop_assert_eq!(approximate_tokens(&text), tokens + run.div_ceil(4));
+    }
 }
