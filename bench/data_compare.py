@@ -24,6 +24,9 @@ bench/results/data_compare.json.
 
     python3 bench/data_compare.py                    # 1 GB
     python3 bench/data_compare.py --gigabytes 0.05   # a quick look
+
+With --work DIR the generated files are kept there and used again by the next run with the same
+size and seed (--generate-only makes them and stops).
 """
 import argparse
 import json
@@ -251,30 +254,45 @@ def main():
     ap.add_argument("--postdoc", help="the postdoc binary (default: built from this repository)")
     ap.add_argument("--work", help="where the generated files go (default: a temporary folder)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each postdoc task (the median is reported)")
+    ap.add_argument("--generate-only", action="store_true", help="write the files into --work and stop")
     a = ap.parse_args()
     python = ensure_venv()
     binary = a.postdoc
-    if not binary:
+    if not binary and not a.generate_only:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "postdoc"], cwd=ROOT, check=True)
         binary = os.path.join(ROOT, "target", "release", "postdoc")
     work = a.work or tempfile.mkdtemp(prefix="postdoc-data-bench-")
     os.makedirs(work, exist_ok=True)
     data, evals = os.path.join(work, "train.jsonl"), os.path.join(work, "eval.jsonl")
     started = time.time()
-    planted, size, rows = generate(data, evals, int(a.gigabytes * 1e9), a.seed)
+    # A file generated earlier with the same size and seed is used again (generating is not timed).
+    made = os.path.join(work, "planted.json")
+    key = {"gigabytes": a.gigabytes, "seed": a.seed}
+    if os.path.exists(made) and json.load(open(made)).get("key") == key and os.path.exists(data):
+        m = json.load(open(made))
+        planted, size, rows = m["planted"], m["size"], m["rows"]
+    else:
+        planted, size, rows = generate(data, evals, int(a.gigabytes * 1e9), a.seed)
+        json.dump({"key": key, "planted": planted, "size": size, "rows": rows}, open(made, "w"))
+    if a.generate_only:
+        return
     mb = size / 1e6
     print(f"generated {mb:.0f} MB, {rows} rows ({len(planted['exact'])} exact, {len(planted['near'])} near, "
           f"{len(planted['contaminated'])} contaminated planted) in {time.time() - started:.0f} s", file=sys.stderr)
 
     results = {"megabytes": mb, "rows": rows, "planted": {k: len(v) for k, v in planted.items()}, "tasks": {}}
 
-    def run_postdoc(name, args, out_json=None):
-        wall, rss = measure([binary, "-C", work] + args)
-        print(f"postdoc {name}: {wall:.1f} s, {rss:.0f} MiB", file=sys.stderr)
+    def run_postdoc(name, args):
+        # The median of a few runs (each a few seconds); the Python reference runs once.
+        runs = sorted(measure([binary, "-C", work] + args) for _ in range(a.repeats))
+        wall, rss = runs[len(runs) // 2][0], max(r for _, r in runs)
+        print(f"postdoc {name}: {wall:.1f} s (of {', '.join(f'{w:.1f}' for w, _ in runs)}), {rss:.0f} MiB", file=sys.stderr)
         return wall, rss
 
     def run_python(name, script, args):
-        path = os.path.join(work, f"{name}.py")
+        # Not `inspect.py`: a script of that name would shadow the standard library module.
+        path = os.path.join(work, f"reference_{name}.py")
         open(path, "w").write(script)
         wall, rss = measure([python, path] + args)
         print(f"python {name}: {wall:.1f} s, {rss:.0f} MiB", file=sys.stderr)
