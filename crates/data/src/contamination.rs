@@ -10,10 +10,10 @@
 //! Evaluation texts shorter than `min_chars` once normalised are left out: a three-digit answer
 //! occurs everywhere and says nothing about leakage.
 
+use crate::minhash::{Keyed, word_hashes};
 use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use crate::minhash::{Keyed, word_hashes};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -220,7 +220,9 @@ impl EvalIndex {
                 // The whole text may be there too: the stronger finding.
                 let hay = hay.get_or_insert_with(|| normalise(&joined));
                 let whole = self.long.get(&item).is_some_and(|texts| {
-                    texts.iter().any(|t| hay.match_indices(t.as_str()).any(|(at, _)| on_word_boundaries(hay, at, at + t.len())))
+                    texts
+                        .iter()
+                        .any(|t| hay.match_indices(t.as_str()).any(|(at, _)| on_word_boundaries(hay, at, at + t.len())))
                 });
                 if whole {
                     note(item, Match::Normalised);
@@ -349,7 +351,8 @@ mod tests {
         let thirteen = "a story: The quick brown fox jumps over the lazy dog while the cat sleeps on a cold floor";
         assert_eq!(idx.check(&record(&[thirteen])), BTreeMap::from([(2, Match::Ngram)]));
         // A long text there whole, re-cased and re-spaced, is the stronger finding.
-        let whole = "Story:  THE quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat by the fire.";
+        let whole =
+            "Story:  THE quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat by the fire.";
         assert_eq!(idx.check(&record(&[whole])), BTreeMap::from([(2, Match::Normalised)]));
         // ...but not when it runs on into a longer word.
         let cut = "the quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat by the firefly";

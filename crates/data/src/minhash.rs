@@ -225,7 +225,8 @@ mod tests {
                 })
                 .collect()
         };
-        for text in ["Hello, World 42!", "  Straße ÜBER naïve—ΣΊΣΥΦΟΣ İstanbul 東京 ok", "", "a", "\u{0}x\u{7f}y"] {
+        for text in ["Hello, World 42!", "  Straße ÜBER naïve—ΣΊΣΥΦΟΣ İstanbul 東京 ok", "", "a", "\u{0}x\u{7f}y"]
+        {
             assert_eq!(word_hashes(text), reference(text), "{text:?}");
         }
         assert_eq!(word_hashes("MiXeD case"), word_hashes("mixed CASE"));
