@@ -119,7 +119,8 @@ def main():
     rows = []
     try:
         mid = a.trials // 2
-        for route in ["/api/overview", "/api/trials", f"/api/trials/{mid}", "/api/specialists", "/api/notes"]:
+        for route in ["/api/overview", "/api/trials", f"/api/trials/{mid}", "/api/specialists", "/api/notes", "/api/papers",
+                      "/api/data"]:
             times, size = [], 0
             for _ in range(a.repeats):
                 t0 = time.perf_counter()
@@ -128,7 +129,7 @@ def main():
             rows.append((route, statistics.median(times), percentile(times, 99), size))
         # A running study changes every few seconds: each change (here a note, an event like any
         # other) makes the next request bring the server's copy up to date and compute again.
-        for route in ["/api/overview", "/api/trials", "/api/specialists"]:
+        for route in ["/api/overview", "/api/trials", "/api/specialists", "/api/notes", "/api/data"]:
             times, size = [], 0
             for i in range(a.repeats):
                 fetch(url.rstrip("/") + "/api/notes", {"text": f"benchmark change {i}"})

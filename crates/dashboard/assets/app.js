@@ -570,9 +570,10 @@ async function papersPage(main) {
     d.papers.length ? d.papers.map((p) => el("div", { class: "panel", "data-paper": p.id },
       el("h2", {}, p.title || p.id),
       el("div", { class: "muted" }, [p.id, p.year, p.venue, p.authors.join(", ")].filter((x) => x).join(" · ")),
-      el("div", { class: "row" },
-        `cited ${p.citation_count !== null ? p.citation_count : "?"} times`, `${p.references} references and ${p.cited_by} citing papers known`,
-        p.cited_in_trials.length ? el("span", {}, "cited by trials ", p.cited_in_trials.map((t, i) => [i ? ", " : null, trialLink(t)])) : null),
+      el("div", {},
+        [p.citation_count != null ? `cited ${p.citation_count} times` : null,
+          `${p.references} references and ${p.cited_by} citing papers in the library`].filter((x) => x).join(" · "),
+        p.cited_in_trials.length ? [" · cited by trials ", p.cited_in_trials.map((t, i) => [i ? ", " : null, trialLink(t)])] : null),
       p.abstract ? el("details", {}, el("summary", {}, "abstract"), el("p", { class: "hyp" }, p.abstract)) : null,
       p.datasets.length ? el("div", {}, "datasets: ", p.datasets.map(([name, how], i) => [i ? ", " : null, el("code", {}, `hub:${name}`), ` (${how})`])) : null,
       p.cards.map(cardRow)))

@@ -102,17 +102,20 @@ const LATEST: usize = 12;
 pub(crate) async fn overview_data(d: &Inner, snapshot: &Snapshot) -> Result<Value, ApiError> {
     let nodes = &snapshot.nodes;
     let summary = Summary::read_with(&d.store, &d.study, &d.manifest, Tally::of_nodes(nodes)).await?;
+    // The papers behind each change, through the technique cards it cites (one query for all).
+    let mut cited: std::collections::HashMap<TrialNo, Vec<Value>> = std::collections::HashMap::new();
+    for (trial, c, title) in d.store.cited_cards(d.study.id).await? {
+        cited
+            .entry(trial)
+            .or_default()
+            .push(json!({"id": c.paper, "title": title, "card": c.id, "technique": c.technique}));
+    }
     let mut kept: Vec<Value> = Vec::new();
     for t in d.store.kept_trials(d.study.id).await? {
         // Nodes come in number order.
         let parent = t.parent.and_then(|p| nodes.binary_search_by_key(&p, |n| n.number).ok());
         let parent = parent.and_then(|i| nodes[i].score);
-        // The papers behind the change, through the technique cards it cites.
-        let mut papers: Vec<Value> = Vec::new();
-        for c in d.store.cards_of_trial(d.study.id, t.number).await? {
-            let title = d.store.paper(&c.paper).await?.map(|p| p.title).unwrap_or_default();
-            papers.push(json!({"id": c.paper, "title": title, "card": c.id, "technique": c.technique}));
-        }
+        let papers = cited.remove(&t.number).unwrap_or_default();
         kept.push(json!({
             "number": t.number, "parent": t.parent, "specialist": t.specialist, "hypothesis": t.hypothesis,
             "score": t.score, "runs": t.runs,
@@ -257,8 +260,8 @@ pub(crate) async fn papers_data(d: &Inner) -> Result<Value, ApiError> {
         cards.entry(c.paper.clone()).or_default().push(c);
     }
     let mut citing: HashMap<String, BTreeSet<TrialNo>> = HashMap::new();
-    for (trial, _, paper) in d.store.cited_cards(d.study.id).await? {
-        citing.entry(paper).or_default().insert(trial);
+    for (trial, card, _) in d.store.cited_cards(d.study.id).await? {
+        citing.entry(card.paper).or_default().insert(trial);
     }
     let counts: HashMap<String, (i64, i64)> =
         d.store.citation_counts().await?.into_iter().map(|(id, r, c)| (id, (r, c))).collect();

@@ -772,7 +772,7 @@ impl Store {
     pub async fn session_events(&self, study: i64) -> Result<Vec<EventRecord>> {
         let rows = sqlx::query(
             "SELECT id, trial, kind, payload, at_ms FROM events
-             WHERE study_id = $1 AND kind IN ('session_started', 'session_ended') ORDER BY id",
+             WHERE study_id = $1 AND kind IN ('session_started', 'session_ended') ORDER BY +id",
         )
         .bind(study)
         .fetch_all(&self.pool)
@@ -781,25 +781,30 @@ impl Store {
         rows.iter().map(rows::event).collect()
     }
 
-    /// When the last event with an id in `[from, until)` happened.
+    /// When the last event with an id in `[from, until)` happened. Events are written in time
+    /// order, so the last is the one with the highest id: one step down the `(study, id)` index
+    /// rather than a scan of a session that may hold a whole study.
     pub async fn last_event_ms(&self, study: i64, from: i64, until: Option<i64>) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT MAX(at_ms) FROM events WHERE study_id = $1 AND id >= $2 AND id < $3")
-            .bind(study)
-            .bind(from)
-            .bind(until.unwrap_or(i64::MAX))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(q("last event"))?;
-        row.try_get(0).map_err(q("last event"))
+        let row = sqlx::query(
+            "SELECT at_ms FROM events WHERE study_id = $1 AND id >= $2 AND id < $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(study)
+        .bind(from)
+        .bind(until.unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("last event"))?;
+        row.map(|r| r.try_get(0)).transpose().map_err(q("last event"))
     }
 
     /// Trials waiting to run, oldest first.
     pub async fn queued(&self, study: i64) -> Result<Vec<TrialNo>> {
-        let rows = sqlx::query("SELECT number FROM trials WHERE study_id = $1 AND status = 'proposed' ORDER BY number")
-            .bind(study)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("queued trials"))?;
+        let rows =
+            sqlx::query("SELECT number FROM trials WHERE study_id = $1 AND status = 'proposed' ORDER BY +number")
+                .bind(study)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(q("queued trials"))?;
         rows.iter().map(|r| r.try_get::<i64, _>(0).map(|n| n as TrialNo).map_err(q("queued trials"))).collect()
     }
 
@@ -875,9 +880,12 @@ impl Store {
 
     async fn trials_where(&self, study: i64, condition: &str, text: Option<&str>) -> Result<Vec<TrialRecord>> {
         let ordered = condition.contains("ORDER BY");
+        // `+number` (and `+id` for events): without statistics SQLite would walk the whole
+        // study in order through the primary key rather than use the condition's index and
+        // sort the few rows it selects; the `+` keeps the order from choosing the index.
         let sql = format!(
             "SELECT * FROM trials WHERE study_id = $1 AND {condition}{}",
-            if ordered { "" } else { " ORDER BY number" }
+            if ordered { "" } else { " ORDER BY +number" }
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(study);
         if let Some(t) = text {

@@ -335,17 +335,19 @@ impl Store {
         row.as_ref().map(card).transpose()
     }
 
-    /// Every card a study's trials cite: `(trial, card, paper)`.
-    pub async fn cited_cards(&self, study: i64) -> Result<Vec<(TrialNo, i64, String)>> {
+    /// Every card a study's trials cite, with its paper's title: `(trial, card, title)`, in one
+    /// query however many trials cite.
+    pub async fn cited_cards(&self, study: i64) -> Result<Vec<(TrialNo, Card, String)>> {
         let rows = sqlx::query(
-            "SELECT t.trial, c.id, c.paper FROM trial_cards t JOIN technique_cards c ON c.id = t.card
+            "SELECT t.trial AS citing_trial, p.title AS paper_title, c.*
+             FROM trial_cards t JOIN technique_cards c ON c.id = t.card JOIN papers p ON p.id = c.paper
              WHERE t.study_id = $1 ORDER BY t.trial, c.id",
         )
         .bind(study)
         .fetch_all(&self.pool)
         .await
         .map_err(q("read cited cards"))?;
-        rows.iter().map(|r| Ok((get::<i64>(r, "trial")? as TrialNo, get(r, "id")?, get(r, "paper")?))).collect()
+        rows.iter().map(|r| Ok((get::<i64>(r, "citing_trial")? as TrialNo, card(r)?, get(r, "paper_title")?))).collect()
     }
 
     /// How many citation edges each paper has, as `(paper, references, cited by)`.
