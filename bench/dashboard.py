@@ -13,7 +13,8 @@ then measures:
 - the overview and the lineage tree in headless Chromium (chromedriver on PATH): the time from
   navigation to the page being drawn (performance.now() when its chart is in the document),
   median of 5 fresh loads;
-- the server's peak resident memory.
+- the time from starting the server to its giving out its address (it reads the study first),
+  and its peak resident memory.
 """
 import argparse
 import json
@@ -113,9 +114,12 @@ def main():
     filled = time.monotonic() - started
     db_mb = os.path.getsize(os.path.join(recipe, ".postdoc", "lineage.db")) / 1e6
     port = free_port()
+    launched = time.monotonic()
     server = subprocess.Popen([postdoc, "-C", recipe, "serve", "--port", str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
+    # The server gives out its address once it has read the study.
     url = server.stdout.readline().split()[1]
+    ready_after = time.monotonic() - launched
     rows = []
     try:
         mid = a.trials // 2
@@ -150,7 +154,8 @@ def main():
     finally:
         server.kill()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{a.trials + 1} trials written in {filled:.0f} s; store {db_mb:.0f} MB; server peak {peak:.0f} MiB\n")
+    print(f"{a.trials + 1} trials written in {filled:.0f} s; store {db_mb:.0f} MB; server peak {peak:.0f} MiB; "
+          f"ready {ready_after * 1000:.0f} ms after start\n")
     print("| route | p50 ms | p99 ms | answer KB |\n|---|---:|---:|---:|")
     for route, p50, p99, size in rows:
         print(f"| `{route}` | {p50:.1f} | {p99:.1f} | {size / 1000:.0f} |")

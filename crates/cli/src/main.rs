@@ -222,7 +222,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Serve { at } => {
             let (_, store, study) = open_study(&cli).await?;
-            let server = serve::listen(at).await?.serve(store, study)?;
+            let server = serve::listen(at).await?.serve(store, study).await?;
             println!("dashboard: {} (Ctrl-C stops it)", server.url);
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
             Ok(0)
@@ -404,7 +404,7 @@ async fn study(
     let study = session.study().clone();
     let _server = match listener {
         Some(l) => {
-            let server = l.serve(store.clone(), study.clone())?;
+            let server = l.serve(store.clone(), study.clone()).await?;
             ui.note(&format!("dashboard: {}", server.url));
             Some(server)
         }

@@ -47,10 +47,12 @@ pub(crate) async fn listen(args: &ServeArgs) -> Result<Listener> {
 }
 
 impl Listener {
-    /// Serves `study` in the background.
-    pub(crate) fn serve(self, store: Store, study: StudyRecord) -> Result<Server> {
+    /// Serves `study` in the background, once it has been read: the address given out answers
+    /// at once.
+    pub(crate) async fn serve(self, store: Store, study: StudyRecord) -> Result<Server> {
         let Listener { listener, access } = self;
         let dashboard = Dashboard::new(store, study)?;
+        dashboard.warm().await?;
         let local = listener.local_addr().context("the dashboard's address")?;
         let host = match local.ip() {
             ip if ip.is_unspecified() => "127.0.0.1".to_string(),

@@ -155,15 +155,32 @@ async fn once_per_change<F>(
 where
     F: Future<Output = Result<Value, ApiError>>,
 {
-    let snapshot = d.inner.snapshots.current(&d.inner.store, d.inner.study.id).await?;
+    let bytes = answer(&d.inner, cell, compute).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn answer<F>(
+    inner: &Arc<Inner>,
+    cell: impl FnOnce(&Snapshot) -> &OnceCell<Bytes>,
+    compute: impl FnOnce(Arc<Inner>, Arc<Snapshot>) -> F,
+) -> Result<Bytes, ApiError>
+where
+    F: Future<Output = Result<Value, ApiError>>,
+{
+    let snapshot = inner.snapshots.current(&inner.store, inner.study.id).await?;
     let bytes = cell(&snapshot)
         .get_or_try_init(|| async {
-            let value = compute(d.inner.clone(), snapshot.clone()).await?;
+            let value = compute(inner.clone(), snapshot.clone()).await?;
             Ok::<_, ApiError>(Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize")))
         })
         .await?
         .clone();
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    Ok(bytes)
+}
+
+/// Reads the whole study and computes the overview, so the first page opened is served at once.
+pub(crate) async fn warm(inner: &Arc<Inner>) -> Result<(), ApiError> {
+    answer(inner, |s| &s.overview, |d, s| async move { overview_data(&d, &s).await }).await.map(drop)
 }
 
 pub(crate) async fn overview(State(d): State<Dashboard>) -> Result<Response, ApiError> {

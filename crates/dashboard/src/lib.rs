@@ -48,6 +48,8 @@ pub enum DashboardError {
         #[source]
         source: postdoc_core::ManifestError,
     },
+    #[error("cannot read study `{study}`: {message}")]
+    Read { study: String, message: String },
 }
 
 impl Dashboard {
@@ -56,6 +58,15 @@ impl Dashboard {
         let manifest = Manifest::parse(&study.manifest, "the study's manifest")
             .map_err(|source| DashboardError::Manifest { study: study.name.clone(), source })?;
         Ok(Dashboard { inner: Arc::new(Inner { store, study, manifest, snapshots: Default::default() }) })
+    }
+
+    /// Reads the whole study and computes its overview. A long study's first read takes a
+    /// moment (about a second at 100,000 trials): a server that does it before it gives out its
+    /// address answers the first page opened as fast as any other.
+    pub async fn warm(&self) -> Result<(), DashboardError> {
+        api::warm(&self.inner)
+            .await
+            .map_err(|e| DashboardError::Read { study: self.inner.study.name.clone(), message: e.message() })
     }
 
     /// Every route, behind `access`.
@@ -81,15 +92,9 @@ impl Dashboard {
     }
 }
 
-/// Serves `dashboard` on `listener` until the future is dropped.
+/// Serves `dashboard` on `listener` until the future is dropped (after [`Dashboard::warm`],
+/// the first request is as fast as any other).
 pub async fn serve(listener: tokio::net::TcpListener, dashboard: Dashboard, access: Access) -> std::io::Result<()> {
-    // A long study's first read takes a moment: done while the researcher opens the page.
-    let warm = dashboard.inner.clone();
-    tokio::spawn(async move {
-        if let Err(e) = warm.snapshots.current(&warm.store, warm.study.id).await {
-            tracing::warn!("dashboard: cannot read the study: {e}");
-        }
-    });
     axum::serve(listener, dashboard.router(access)).await
 }
 

@@ -114,11 +114,13 @@ async fn study() -> (Store, StudyRecord, tempfile::TempDir) {
     (store, s, dir)
 }
 
-/// Serves the dashboard on a free loopback port with `access`; returns its address.
+/// Serves the dashboard on a free loopback port with `access`, read first as `postdoc serve`
+/// does (so every answer below also shows a warmed server follows changes); returns its address.
 async fn serve(store: Store, study: StudyRecord, access: Access) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let dashboard = Dashboard::new(store, study).unwrap();
+    dashboard.warm().await.unwrap();
     tokio::spawn(postdoc_dashboard::serve(listener, dashboard, access));
     addr
 }
