@@ -161,6 +161,11 @@ enum Format {
     Csv,
 }
 
+/// Reading a dataset allocates each row on a worker thread and frees it on another: mimalloc
+/// does that without the lock glibc's allocator takes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -3,8 +3,10 @@
 //! The copy is written to a temporary file beside the output and renamed at the end, so a
 //! failure never leaves half a file under the output's name.
 
-use crate::contamination::{EvalIndex, EvalItem, Record, Settings};
-use crate::read::{OnMalformed, ReadError, Rows};
+use crate::contamination::{EvalIndex, EvalItem, Record, Settings, for_each_string};
+use crate::formats::recognise;
+use crate::read::{OnMalformed, ReadError, Row, Rows};
+use crate::version::canonical_line;
 use crate::write::{RowWriter, WriteError};
 use serde::Serialize;
 use serde_json::Value;
@@ -97,15 +99,26 @@ pub fn decontaminate(
         version: String::new(),
     };
     let mut found = vec![false; index.len()];
-    for row in rows.by_ref() {
-        let row = row?;
+    // Rows are checked, and the kept ones written out as canonical lines, on every core; the
+    // copy and the report are made in file order.
+    let check = |row: Row, _| {
+        let Row { line, fields } = row;
+        let mut texts = Vec::new();
+        fields.values().for_each(|v| for_each_string(v, &mut |s| texts.push(s)));
+        let hits = index.check_texts(&texts);
+        let kept = hits.is_empty().then(|| {
+            let mut canonical = Vec::new();
+            canonical_line(&fields, &mut canonical);
+            (canonical, recognise(&fields))
+        });
+        (line, hits, kept)
+    };
+    rows.map_each(check, |(line, hits, kept)| {
         report.rows += 1;
-        let value = Value::Object(row.fields);
-        let hits = index.check(&Record::from_value(&value));
-        if hits.is_empty() {
-            w.write(&value)?;
+        if let Some((canonical, shape)) = kept {
+            w.write_canonical(&canonical, shape)?;
             report.kept += 1;
-            continue;
+            return Ok::<_, CleanError>(());
         }
         report.removed += 1;
         for item in hits.keys() {
@@ -113,9 +126,10 @@ pub fn decontaminate(
         }
         if report.examples.len() < EXAMPLES {
             let items = hits.iter().map(|(i, kind)| (index.name(*i).to_string(), kind.to_string())).collect();
-            report.examples.push(Removed { line: row.line, items });
+            report.examples.push(Removed { line, items });
         }
-    }
+        Ok(())
+    })?;
     report.version = w.finish()?.version;
     report.skipped = rows.skipped().count;
     report.eval_items_found = found.iter().filter(|f| **f).count();

@@ -10,7 +10,7 @@
 //! Evaluation texts shorter than `min_chars` once normalised are left out: a three-digit answer
 //! occurs everywhere and says nothing about leakage.
 
-use crate::minhash::{Keyed, word_hashes};
+use crate::minhash::{Keyed, word_hashes, word_hashes_into};
 use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -66,7 +66,7 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 /// Calls `f` on every string in `value`, at any depth, in order.
-pub(crate) fn for_each_string(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
+pub(crate) fn for_each_string<'a>(value: &'a serde_json::Value, f: &mut impl FnMut(&'a str)) {
     match value {
         serde_json::Value::String(s) => f(s),
         serde_json::Value::Array(items) => items.iter().for_each(|v| for_each_string(v, f)),
@@ -123,7 +123,7 @@ impl fmt::Display for Match {
 /// The evaluation side, indexed for checking many training records.
 pub struct EvalIndex {
     names: Vec<String>,
-    exact: HashMap<String, Vec<usize>>,
+    exact: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
     /// Normalised texts shorter than an n-gram, searched for in every record.
     patterns: Option<AhoCorasick>,
     pattern_items: Vec<usize>,
@@ -131,12 +131,25 @@ pub struct EvalIndex {
     /// that shares its n-grams, so it is looked for only in the records the n-grams flag.
     long: HashMap<usize, Vec<String>>,
     ngrams: HashMap<u64, Vec<usize>, Keyed>,
+    /// One bit per slot of n-gram keys, set for the slots `ngrams` holds keys in: small enough
+    /// to stay in the processor's cache, it answers most lookups of a training text's n-grams
+    /// (almost all absent) without touching the table.
+    ngram_slots: Vec<u64>,
     settings: Settings,
+}
+
+/// Slots of [`EvalIndex::ngram_slots`], as a power of two (256 KiB of bits).
+const NGRAM_SLOT_BITS: u32 = 21;
+
+/// The slot of an n-gram key: the high bits of a multiple (the polynomial keys' low bits are
+/// weak).
+fn ngram_slot(key: u64) -> usize {
+    (key.wrapping_mul(0xd6e8_feb8_6659_fd93) >> (64 - NGRAM_SLOT_BITS)) as usize
 }
 
 impl EvalIndex {
     pub fn new(items: Vec<EvalItem>, settings: Settings) -> EvalIndex {
-        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut exact: HashMap<String, Vec<usize>, _> = HashMap::default();
         let mut normalised = Vec::new();
         let mut pattern_items = Vec::new();
         let mut long: HashMap<usize, Vec<String>> = HashMap::new();
@@ -151,8 +164,8 @@ impl EvalIndex {
                 exact.entry(text.clone()).or_default().push(i);
                 let words = word_hashes(text);
                 if settings.ngram > 0 && words.len() >= settings.ngram {
-                    for gram in words.windows(settings.ngram) {
-                        let ids = ngrams.entry(hash_words(gram)).or_default();
+                    for key in ngram_keys(&words, settings.ngram) {
+                        let ids = ngrams.entry(key).or_default();
                         if ids.last() != Some(&i) {
                             ids.push(i);
                         }
@@ -167,7 +180,12 @@ impl EvalIndex {
         }
         let patterns = (!normalised.is_empty())
             .then(|| AhoCorasick::new(&normalised).expect("plain string patterns always build"));
-        EvalIndex { names, exact, patterns, pattern_items, long, ngrams, settings }
+        let mut ngram_slots = vec![0u64; (1 << NGRAM_SLOT_BITS) / 64];
+        for key in ngrams.keys() {
+            let slot = ngram_slot(*key);
+            ngram_slots[slot / 64] |= 1 << (slot % 64);
+        }
+        EvalIndex { names, exact, patterns, pattern_items, long, ngrams, ngram_slots, settings }
     }
 
     /// How many evaluation items there are (checked or too short to check).
@@ -186,19 +204,26 @@ impl EvalIndex {
     /// The evaluation items a training record contains, each once with the strongest way it
     /// was found.
     pub fn check(&self, record: &Record) -> BTreeMap<usize, Match> {
+        let texts: Vec<&str> = record.fields.iter().map(String::as_str).collect();
+        self.check_texts(&texts)
+    }
+
+    /// [`EvalIndex::check`] of a record given as its texts, borrowed.
+    pub fn check_texts(&self, texts: &[&str]) -> BTreeMap<usize, Match> {
         let mut found: BTreeMap<usize, Match> = BTreeMap::new();
         let mut note = |item: usize, kind: Match| {
             found.entry(item).and_modify(|k| *k = (*k).min(kind)).or_insert(kind);
         };
-        for field in &record.fields {
-            if let Some(items) = self.exact.get(field) {
+        for field in texts {
+            if let Some(items) = self.exact.get(*field) {
                 items.iter().for_each(|&i| note(i, Match::Exact));
             }
         }
-        let joined = record.fields.join("\n");
+        // The texts joined by newlines are only made when a finding needs them.
+        let joined = || texts.join("\n");
         let mut hay: Option<String> = None;
         if let Some(patterns) = &self.patterns {
-            let hay = hay.get_or_insert_with(|| normalise(&joined));
+            let hay = hay.get_or_insert_with(|| normalise(&joined()));
             for m in patterns.find_overlapping_iter(hay.as_str()) {
                 if on_word_boundaries(hay, m.start(), m.end()) {
                     note(self.pattern_items[m.pattern().as_usize()], Match::Normalised);
@@ -206,10 +231,16 @@ impl EvalIndex {
             }
         }
         if !self.ngrams.is_empty() {
-            let words = word_hashes(&joined);
+            // The words of the joined texts are those of each text, one after another.
+            let mut words = Vec::new();
+            texts.iter().for_each(|t| word_hashes_into(t, &mut words));
             let mut by_ngram = Vec::new();
-            for gram in words.windows(self.settings.ngram) {
-                if let Some(items) = self.ngrams.get(&hash_words(gram)) {
+            for key in ngram_keys(&words, self.settings.ngram) {
+                let slot = ngram_slot(key);
+                if self.ngram_slots[slot / 64] & (1 << (slot % 64)) == 0 {
+                    continue;
+                }
+                if let Some(items) = self.ngrams.get(&key) {
                     by_ngram.extend_from_slice(items);
                 }
             }
@@ -218,7 +249,7 @@ impl EvalIndex {
             for item in by_ngram {
                 note(item, Match::Ngram);
                 // The whole text may be there too: the stronger finding.
-                let hay = hay.get_or_insert_with(|| normalise(&joined));
+                let hay = hay.get_or_insert_with(|| normalise(&joined()));
                 let whole = self.long.get(&item).is_some_and(|texts| {
                     texts
                         .iter()
@@ -296,9 +327,26 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
-/// One key for a run of words (their hashes, in order).
+/// The base of the n-gram keys' polynomial.
+const NGRAM_BASE: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// One key for a run of words (their hashes, in order): the polynomial with the words as
+/// coefficients, so the key of the next run follows from this one in three operations.
 fn hash_words(words: &[u64]) -> u64 {
-    words.iter().fold(0x243f_6a88_85a3_08d3u64, |h, w| (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(27))
+    words.iter().fold(0, |h, w| h.wrapping_mul(NGRAM_BASE).wrapping_add(*w))
+}
+
+/// The key ([`hash_words`]) of every run of `n` words, in order, each from the one before.
+fn ngram_keys(words: &[u64], n: usize) -> impl Iterator<Item = u64> + '_ {
+    let n = n.max(1);
+    let first = (words.len() >= n).then(|| hash_words(&words[..n]));
+    // The weight of the word that leaves the window.
+    let top = (1..n).fold(1u64, |p, _| p.wrapping_mul(NGRAM_BASE));
+    let rest = words.get(n..).unwrap_or(&[]).iter().zip(words);
+    first.into_iter().chain(rest.scan(first.unwrap_or(0), move |h, (incoming, outgoing)| {
+        *h = h.wrapping_sub(outgoing.wrapping_mul(top)).wrapping_mul(NGRAM_BASE).wrapping_add(*incoming);
+        Some(*h)
+    }))
 }
 
 /// A match may not cut a word in two: at each end, either the text beside it or the match's own
@@ -410,6 +458,19 @@ mod tests {
         assert_eq!(prompts[0].texts, vec!["Q: 1+2="]);
         let text = items_of_file("valid.txt", "first line\n\n{\"a\": 1}\n", &["prompt".to_string()]);
         assert_eq!(text.iter().map(|i| i.texts[0].as_str()).collect::<Vec<_>>(), vec!["first line", "{\"a\": 1}"]);
+    }
+
+    proptest::proptest! {
+        /// Each rolled key is the key of its window.
+        #[test]
+        fn rolled_ngram_keys_are_the_keys_of_their_windows(
+            words in proptest::collection::vec(proptest::num::u64::ANY, 0..40),
+            n in 1usize..15,
+        ) {
+            let rolled: Vec<u64> = ngram_keys(&words, n).collect();
+            let direct: Vec<u64> = words.windows(n).map(hash_words).collect();
+            proptest::prop_assert_eq!(rolled, direct);
+        }
     }
 
     #[test]

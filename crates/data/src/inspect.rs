@@ -7,11 +7,11 @@
 
 use crate::contamination::for_each_string;
 use crate::formats::{Shape, recognise};
-use crate::minhash::{NearDuplicates, NearSettings};
+use crate::minhash::{NearDuplicates, NearSettings, Signer};
 use crate::read::{ReadError, Row, Rows, kind_of};
 use crate::version::Hasher as ContentHasher;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +30,8 @@ impl Default for InspectSettings {
     }
 }
 
-/// Rows whose words give the language hints (the counts need no more).
-const LANGUAGE_ROWS: u64 = 10_000;
+/// Rows on the file's first lines give the language hints (the counts need no more).
+const LANGUAGE_LINES: u64 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Inspection {
@@ -183,12 +183,18 @@ impl Inspection {
     }
 }
 
-/// Reads `rows` to the end and says what is in them.
+/// Reads `rows` to the end and says what is in them. Rows are worked out on every core the
+/// file's format allows (see [`Rows::map_each`]) and tallied in file order.
 pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection, ReadError> {
     let mut acc = Accumulator::new(settings);
-    for row in rows.by_ref() {
-        acc.add(&row?);
-    }
+    let analyser = acc.analyser();
+    rows.map_each(
+        |row, nth| analyser.facts(row, nth),
+        |facts| {
+            acc.absorb(facts);
+            Ok::<_, ReadError>(())
+        },
+    )?;
     let skipped = rows.skipped().clone();
     Ok(acc.finish(skipped.count, skipped.first))
 }
@@ -205,8 +211,8 @@ pub struct Accumulator {
     seen: HashMap<u128, u64, crate::minhash::Keyed>,
     exact: Duplicates,
     near: Option<(NearDuplicates, Duplicates)>,
-    scripts: BTreeMap<&'static str, u64>,
-    language_words: HashMap<&'static str, u64>,
+    scripts: [u64; SCRIPTS.len()],
+    language_words: [u64; COMMON_WORDS.len()],
     shapes: BTreeMap<Shape, u64>,
     version: ContentHasher,
     samples: Vec<Value>,
@@ -222,6 +228,119 @@ struct ColumnAcc {
     numbers: Option<Numbers>,
 }
 
+/// What one row adds to an inspection, worked out without the rest of the file (so on any
+/// thread) by an [`Analyser`].
+pub struct RowFacts {
+    line: u64,
+    fields: Vec<FieldFacts>,
+    chars: u64,
+    tokens: u64,
+    scripts: [u64; SCRIPTS.len()],
+    /// For rows on the file's first lines only.
+    language_words: Option<[u64; COMMON_WORDS.len()]>,
+    /// The row as the version hashes it, and a 128-bit hash of that for exact duplicates.
+    canonical: Vec<u8>,
+    key: u128,
+    band_keys: Option<Vec<u64>>,
+    shape: Option<Shape>,
+    /// The row itself, when it may be one of the samples.
+    row: Option<Map<String, Value>>,
+}
+
+struct FieldFacts {
+    name: String,
+    kind: &'static str,
+    null: bool,
+    empty: bool,
+    chars: Option<u64>,
+    number: Option<f64>,
+}
+
+/// Works out each row's [`RowFacts`]; shared by the threads reading a file.
+pub struct Analyser {
+    samples: usize,
+    near: Option<Signer>,
+}
+
+impl Analyser {
+    /// The facts of `row`, the `nth` of its batch (rows early in a batch keep themselves, as
+    /// the file's samples are taken from its first rows).
+    pub fn facts(&self, row: Row, nth: usize) -> RowFacts {
+        let Row { line, fields: map } = row;
+        // The row's text is every string in it, one per line, as the contamination engine
+        // joins them; its lengths and scripts are summed string by string, and the joined
+        // text made only for what reads across strings.
+        let mut text = TextStats::default();
+        let mut strings = 0u64;
+        for value in map.values() {
+            for_each_string(value, &mut |s| {
+                text.add(s);
+                strings += 1;
+            });
+        }
+        text.add_separators(strings.saturating_sub(1));
+        let joined = (line <= LANGUAGE_LINES || self.near.is_some()).then(|| {
+            let mut joined = String::with_capacity(text.bytes as usize);
+            let mut first = true;
+            for value in map.values() {
+                for_each_string(value, &mut |s| {
+                    if !std::mem::take(&mut first) {
+                        joined.push('\n');
+                    }
+                    joined.push_str(s);
+                });
+            }
+            joined
+        });
+        let language_words = joined.as_ref().filter(|_| line <= LANGUAGE_LINES).map(|joined| {
+            let mut counts = [0u64; COMMON_WORDS.len()];
+            count_language_words(joined, &mut counts);
+            counts
+        });
+        let mut canonical = Vec::with_capacity(text.bytes as usize + 64);
+        crate::version::canonical_line(&map, &mut canonical);
+        let key = hash128(&canonical);
+        let shape = recognise(&map);
+        let band_keys = self.near.as_ref().zip(joined.as_ref()).and_then(|(signer, text)| signer.band_keys(text));
+        let (fields, row) = if nth < self.samples {
+            (map.iter().map(|(name, value)| FieldFacts::of(name.clone(), value)).collect(), Some(map))
+        } else {
+            (map.into_iter().map(|(name, value)| FieldFacts::of(name, &value)).collect(), None)
+        };
+        RowFacts {
+            line,
+            fields,
+            chars: text.chars,
+            tokens: text.tokens,
+            scripts: text.scripts,
+            language_words,
+            canonical,
+            key,
+            band_keys,
+            shape,
+            row,
+        }
+    }
+}
+
+impl FieldFacts {
+    fn of(name: String, value: &Value) -> FieldFacts {
+        FieldFacts {
+            name,
+            kind: kind_of(value),
+            null: value.is_null(),
+            empty: match value {
+                Value::String(s) => s.trim().is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                _ => false,
+            },
+            chars: value.as_str().map(|s| s.chars().count() as u64),
+            number: value.as_f64(),
+        }
+    }
+}
+
 impl Accumulator {
     pub fn new(settings: &InspectSettings) -> Accumulator {
         Accumulator {
@@ -234,84 +353,89 @@ impl Accumulator {
             seen: HashMap::default(),
             exact: Duplicates::default(),
             near: settings.near.map(|s| (NearDuplicates::new(s), Duplicates::default())),
-            scripts: BTreeMap::new(),
-            language_words: HashMap::new(),
+            scripts: [0; SCRIPTS.len()],
+            language_words: [0; COMMON_WORDS.len()],
             shapes: BTreeMap::new(),
             version: ContentHasher::default(),
             samples: Vec::new(),
         }
     }
 
+    /// What works out each row's facts for [`Accumulator::absorb`].
+    pub fn analyser(&self) -> Analyser {
+        Analyser { samples: self.settings.samples, near: self.near.as_ref().map(|(nd, _)| nd.signer().clone()) }
+    }
+
     pub fn add(&mut self, row: &Row) {
+        let facts = self.analyser().facts(row.clone(), self.samples.len());
+        self.absorb(facts);
+    }
+
+    /// Tallies one row's facts; rows must come in file order.
+    pub fn absorb(&mut self, facts: RowFacts) {
         self.rows += 1;
-        for (name, value) in &row.fields {
-            let i = match self.column_index.get(name) {
+        for field in facts.fields {
+            let i = match self.column_index.get(&field.name) {
                 Some(i) => *i,
                 None => {
-                    self.columns.push(ColumnAcc::new(name));
-                    self.column_index.insert(name.clone(), self.columns.len() - 1);
+                    self.columns.push(ColumnAcc::new(&field.name));
+                    self.column_index.insert(field.name.clone(), self.columns.len() - 1);
                     self.columns.len() - 1
                 }
             };
-            self.columns[i].add(value);
+            self.columns[i].add(&field);
         }
-        // Every string in the row, one per line, as the contamination engine joins them.
-        let mut text = String::new();
-        for value in row.fields.values() {
-            for_each_string(value, &mut |s| {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(s);
-            });
+        self.text_chars.add(facts.chars);
+        self.text_tokens.add(facts.tokens);
+        for (total, n) in self.scripts.iter_mut().zip(facts.scripts) {
+            *total += n;
         }
-        let chars = text.chars().count() as u64;
-        self.text_chars.add(chars);
-        self.text_tokens.add(approximate_tokens(&text));
-        count_scripts(&text, &mut self.scripts);
-        if self.rows <= LANGUAGE_ROWS {
-            count_language_words(&text, &mut self.language_words);
+        if let Some(words) = facts.language_words {
+            for (total, n) in self.language_words.iter_mut().zip(words) {
+                *total += n;
+            }
         }
-        // The row as canonical JSON (keys in order): hashed into the file's version, and with
-        // two keys into 128 bits that find exact duplicates.
-        self.version.add(&row.fields);
-        let key = hash128(self.version.last_line());
-        let repeat = match self.seen.entry(key) {
+        // The row as canonical JSON (keys in order) goes into the file's version; its hash
+        // finds exact duplicates.
+        self.version.add_canonical(&facts.canonical, facts.shape);
+        let repeat = match self.seen.entry(facts.key) {
             std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(row.line);
+                v.insert(facts.line);
                 None
             }
         };
         if let Some(first) = repeat {
             self.exact.count += 1;
             if self.exact.examples.len() < self.settings.examples {
-                self.exact.examples.push((row.line, first));
+                self.exact.examples.push((facts.line, first));
             }
         }
-        if let Some((near, found)) = &mut self.near {
-            let earlier = near.add(row.line, &text);
+        if let (Some((near, found)), Some(keys)) = (&mut self.near, &facts.band_keys) {
+            let earlier = near.insert(facts.line, keys);
             if let (Some(first), None) = (earlier, repeat) {
                 found.count += 1;
                 if found.examples.len() < self.settings.examples {
-                    found.examples.push((row.line, first));
+                    found.examples.push((facts.line, first));
                 }
             }
         }
-        if let Some(shape) = recognise(&row.fields) {
+        if let Some(shape) = facts.shape {
             *self.shapes.entry(shape).or_default() += 1;
         }
-        if self.samples.len() < self.settings.samples {
-            self.samples.push(Value::Object(row.fields.clone()));
+        if self.samples.len() < self.settings.samples
+            && let Some(row) = facts.row
+        {
+            self.samples.push(Value::Object(row));
         }
     }
 
     pub fn finish(self, skipped: u64, skipped_examples: Vec<String>) -> Inspection {
-        let total: u64 = self.language_words.values().sum();
-        let mut languages: Vec<LanguageHint> = self
-            .language_words
+        let total: u64 = self.language_words.iter().sum();
+        let mut languages: Vec<LanguageHint> = COMMON_WORDS
             .iter()
-            .map(|(l, n)| LanguageHint { language: (*l).to_string(), share: *n as f64 / total.max(1) as f64 })
+            .zip(self.language_words)
+            .map(|((l, _), n)| LanguageHint { language: (*l).to_string(), share: n as f64 / total.max(1) as f64 })
             .filter(|h| h.share >= 0.05)
             .collect();
         languages.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.language.cmp(&b.language)));
@@ -328,7 +452,12 @@ impl Accumulator {
                 let s = self.settings.near.unwrap_or_default();
                 NearReport { threshold: s.threshold, shingle: s.shingle, bands, rows_per_band, found }
             }),
-            scripts: self.scripts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            scripts: SCRIPTS
+                .iter()
+                .zip(self.scripts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.to_string(), n))
+                .collect(),
             languages,
             shapes: self.shapes,
             // Rows skipped leave the file's content undefined: no version for it.
@@ -351,29 +480,20 @@ impl ColumnAcc {
         }
     }
 
-    fn add(&mut self, value: &Value) {
+    fn add(&mut self, field: &FieldFacts) {
         self.present += 1;
-        *self.types.entry(kind_of(value)).or_insert(0) += 1;
-        match value {
-            Value::Null => self.nulls += 1,
-            Value::String(s) => {
-                if s.trim().is_empty() {
-                    self.empty += 1;
-                }
-                self.chars.add(s.chars().count() as u64);
-            }
-            Value::Array(a) if a.is_empty() => self.empty += 1,
-            Value::Object(o) if o.is_empty() => self.empty += 1,
-            Value::Number(n) => {
-                if let Some(x) = n.as_f64() {
-                    let s = self.numbers.get_or_insert(Numbers { count: 0, min: x, max: x, mean: 0.0 });
-                    s.count += 1;
-                    s.min = s.min.min(x);
-                    s.max = s.max.max(x);
-                    s.mean += (x - s.mean) / s.count as f64;
-                }
-            }
-            _ => {}
+        *self.types.entry(field.kind).or_insert(0) += 1;
+        self.nulls += u64::from(field.null);
+        self.empty += u64::from(field.empty);
+        if let Some(chars) = field.chars {
+            self.chars.add(chars);
+        }
+        if let Some(x) = field.number {
+            let s = self.numbers.get_or_insert(Numbers { count: 0, min: x, max: x, mean: 0.0 });
+            s.count += 1;
+            s.min = s.min.min(x);
+            s.max = s.max.max(x);
+            s.mean += (x - s.mean) / s.count as f64;
         }
     }
 
@@ -390,29 +510,67 @@ impl ColumnAcc {
     }
 }
 
+/// The length of a text in bytes, characters and approximate tokens, and its characters by
+/// script, added up string by string.
+#[derive(Default)]
+struct TextStats {
+    bytes: u64,
+    chars: u64,
+    tokens: u64,
+    scripts: [u64; SCRIPTS.len()],
+}
+
+impl TextStats {
+    fn add(&mut self, s: &str) {
+        self.bytes += s.len() as u64;
+        if s.is_ascii() {
+            // Most text: a character per byte, all of one script.
+            self.chars += s.len() as u64;
+            self.scripts[0] += s.len() as u64;
+            self.tokens += ascii_tokens(s.as_bytes());
+        } else {
+            self.chars += s.chars().count() as u64;
+            count_scripts(s, &mut self.scripts);
+            self.tokens += approximate_tokens(s);
+        }
+    }
+
+    /// The newlines that join `n + 1` strings into one text (white space: no token).
+    fn add_separators(&mut self, n: u64) {
+        self.bytes += n;
+        self.chars += n;
+        self.scripts[0] += n;
+    }
+}
+
 /// Tokens as a byte-pair tokenizer of English would make them, roughly: a word piece per four
 /// characters of a word, and each punctuation mark its own.
 pub fn approximate_tokens(text: &str) -> u64 {
-    if !text.is_ascii() {
-        let mut tokens = 0u64;
-        let mut run = 0u64;
-        for c in text.chars() {
-            if c.is_alphanumeric() {
-                run += 1;
-            } else {
-                tokens += run.div_ceil(4) + u64::from(!c.is_whitespace());
-                run = 0;
-            }
-        }
-        return tokens + run.div_ceil(4);
+    if text.is_ascii() {
+        return ascii_tokens(text.as_bytes());
     }
-    // ASCII, most text, without a branch per byte: a word of n letters or digits makes a token
-    // at its 1st, 5th, 9th... character (n/4 rounded up), a mark one token.
     let mut tokens = 0u64;
     let mut run = 0u64;
-    for &b in text.as_bytes() {
-        let class = ASCII_CLASS[usize::from(b)];
-        run = (run + 1) * u64::from(class & 1);
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            run += 1;
+        } else {
+            tokens += run.div_ceil(4) + u64::from(!c.is_whitespace());
+            run = 0;
+        }
+    }
+    tokens + run.div_ceil(4)
+}
+
+/// [`approximate_tokens`] of ASCII text, without a branch per byte: a word of n letters or
+/// digits makes a token at its 1st, 5th, 9th... character (n/4 rounded up), a mark one token.
+fn ascii_tokens(bytes: &[u8]) -> u64 {
+    let mut tokens = 0u64;
+    let mut run = 0u64;
+    for &b in bytes {
+        let class = ASCII_CLASS[usize::from(b & 0x7f)];
+        // The run of letters and digits so far, back to 0 at any other byte.
+        run = (run + 1) & 0u64.wrapping_sub(u64::from(class & 1));
         tokens += u64::from(run & 3 == 1) + u64::from(class >> 1);
     }
     tokens
@@ -440,33 +598,49 @@ fn hash128(bytes: &[u8]) -> u128 {
     twox_hash::XxHash3_128::oneshot(bytes)
 }
 
-fn script_of(c: char) -> &'static str {
+/// The scripts characters are counted by.
+const SCRIPTS: [&str; 13] = [
+    "ascii",
+    "latin",
+    "greek",
+    "cyrillic",
+    "hebrew",
+    "arabic",
+    "devanagari",
+    "kana",
+    "han",
+    "hangul",
+    "emoji and symbols",
+    "replacement character",
+    "other",
+];
+
+/// The index in [`SCRIPTS`] of the script `c` is written in.
+fn script_of(c: char) -> usize {
     match c as u32 {
-        0x00..=0x7f => "ascii",
-        0x80..=0x24f | 0x1e00..=0x1eff => "latin",
-        0x370..=0x3ff => "greek",
-        0x400..=0x52f => "cyrillic",
-        0x590..=0x5ff => "hebrew",
-        0x600..=0x6ff | 0x750..=0x77f => "arabic",
-        0x900..=0x97f => "devanagari",
-        0x3040..=0x30ff => "kana",
-        0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff => "han",
-        0xac00..=0xd7af | 0x1100..=0x11ff => "hangul",
-        0x1f300..=0x1faff | 0x2600..=0x27bf => "emoji and symbols",
-        0xfffd => "replacement character",
-        _ => "other",
+        0x00..=0x7f => 0,
+        0x80..=0x24f | 0x1e00..=0x1eff => 1,
+        0x370..=0x3ff => 2,
+        0x400..=0x52f => 3,
+        0x590..=0x5ff => 4,
+        0x600..=0x6ff | 0x750..=0x77f => 5,
+        0x900..=0x97f => 6,
+        0x3040..=0x30ff => 7,
+        0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xf900..=0xfaff => 8,
+        0xac00..=0xd7af | 0x1100..=0x11ff => 9,
+        0x1f300..=0x1faff | 0x2600..=0x27bf => 10,
+        0xfffd => 11,
+        _ => 12,
     }
 }
 
-fn count_scripts(text: &str, scripts: &mut BTreeMap<&'static str, u64>) {
+fn count_scripts(text: &str, scripts: &mut [u64; SCRIPTS.len()]) {
     // Most text is ASCII: count it without a lookup per character.
-    let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
-    if ascii > 0 {
-        *scripts.entry("ascii").or_insert(0) += ascii;
-    }
-    if ascii as usize != text.len() {
+    let ascii = text.bytes().filter(u8::is_ascii).count();
+    scripts[0] += ascii as u64;
+    if ascii != text.len() {
         for c in text.chars().filter(|c| !c.is_ascii()) {
-            *scripts.entry(script_of(c)).or_insert(0) += 1;
+            scripts[script_of(c)] += 1;
         }
     }
 }
@@ -489,11 +663,12 @@ const COMMON_WORDS: &[(&str, &[&str])] = &[
     ("nl", &["het", "een", "van", "en", "niet", "dat", "zijn", "op", "voor", "met", "ook", "maar", "wat", "bij", "er"]),
 ];
 
-fn count_language_words(text: &str, counts: &mut HashMap<&'static str, u64>) {
+/// Adds to `counts` (by language, in [`COMMON_WORDS`] order) the common words `text` uses.
+fn count_language_words(text: &str, counts: &mut [u64; COMMON_WORDS.len()]) {
     thread_local! {
-        static WORDS: HashMap<&'static str, &'static str> = {
-            let mut owner: HashMap<&'static str, Option<&'static str>> = HashMap::new();
-            for (lang, words) in COMMON_WORDS {
+        static WORDS: HashMap<&'static str, usize> = {
+            let mut owner: HashMap<&'static str, Option<usize>> = HashMap::new();
+            for (lang, (_, words)) in COMMON_WORDS.iter().enumerate() {
                 for w in *words {
                     owner.entry(w).and_modify(|o| *o = None).or_insert(Some(lang));
                 }
@@ -505,7 +680,7 @@ fn count_language_words(text: &str, counts: &mut HashMap<&'static str, u64>) {
         for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && w.len() <= 6) {
             let lower = word.to_lowercase();
             if let Some(lang) = words.get(lower.as_str()) {
-                *counts.entry(lang).or_insert(0) += 1;
+                counts[*lang] += 1;
             }
         }
     });
@@ -514,7 +689,8 @@ fn count_language_words(text: &str, counts: &mut HashMap<&'static str, u64>) {
 /// Counts of values, exact below 1024 and in buckets 1% wide above.
 #[derive(Debug, Clone, Default)]
 struct Histogram {
-    counts: BTreeMap<u32, u64>,
+    /// By bucket (a few thousand at most), grown as larger values come.
+    counts: Vec<u64>,
     count: u64,
     min: u64,
     max: u64,
@@ -542,23 +718,32 @@ impl Histogram {
     }
 
     fn add(&mut self, v: u64) {
-        *self.counts.entry(Self::bucket(v)).or_insert(0) += 1;
+        let bucket = Self::bucket(v) as usize;
+        if bucket >= self.counts.len() {
+            self.counts.resize(bucket + 1, 0);
+        }
+        self.counts[bucket] += 1;
         self.min = if self.count == 0 { v } else { self.min.min(v) };
         self.max = self.max.max(v);
         self.count += 1;
         self.sum += v as f64;
     }
 
+    /// The buckets that hold values, in order, and how many each holds.
+    fn occupied(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(b, n)| (b as u32, *n))
+    }
+
     fn quantile(&self, q: f64) -> u64 {
         let rank = ((q * self.count as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (bucket, n) in &self.counts {
+        for (bucket, n) in self.occupied() {
             seen += n;
             if seen == self.count {
                 return self.max; // the last bucket holds the largest value, known exactly
             }
             if seen >= rank {
-                return Self::value_of(*bucket).clamp(self.min, self.max);
+                return Self::value_of(bucket).clamp(self.min, self.max);
             }
         }
         self.max
@@ -585,8 +770,8 @@ impl Histogram {
         if let Some(last) = bins.last_mut() {
             last.to = hi;
         }
-        for (bucket, n) in &self.counts {
-            let v = Self::value_of(*bucket).clamp(lo, hi);
+        for (bucket, n) in self.occupied() {
+            let v = Self::value_of(bucket).clamp(lo, hi);
             let i = bins.partition_point(|b| b.to < v).min(bins.len() - 1);
             bins[i].count += n;
         }

@@ -26,14 +26,21 @@ impl Default for NearSettings {
 
 /// Finds, for each text added, an earlier text it nearly duplicates.
 pub struct NearDuplicates {
+    signer: Signer,
+    /// Band key to the first text seen with it.
+    buckets: HashMap<u64, u64, Keyed>,
+}
+
+/// Turns a text into its band keys: the part of the work that needs no memory of other texts,
+/// so it can run on any thread.
+#[derive(Clone)]
+pub struct Signer {
     settings: NearSettings,
     bands: usize,
     rows: usize,
     /// Seeds of the permutations: `(a * x + b) >> 32` over 64-bit shingle hashes.
     a: [u64; PERMUTATIONS],
     b: [u64; PERMUTATIONS],
-    /// Band key to the first text seen with it.
-    buckets: HashMap<u64, u64, Keyed>,
 }
 
 impl NearDuplicates {
@@ -54,34 +61,57 @@ impl NearDuplicates {
             a[i] = next() | 1;
             b[i] = next();
         }
-        NearDuplicates { settings, bands, rows, a, b, buckets: HashMap::default() }
+        NearDuplicates { signer: Signer { settings, bands, rows, a, b }, buckets: HashMap::default() }
     }
 
     /// Bands and rows per band the threshold chose.
     pub fn shape(&self) -> (usize, usize) {
-        (self.bands, self.rows)
+        (self.signer.bands, self.signer.rows)
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     /// Records text `id` and returns the id of an earlier text it nearly duplicates, if any.
     /// A text with no shingle (no words) is never a near duplicate.
     pub fn add(&mut self, id: u64, text: &str) -> Option<u64> {
-        let signature = self.signature(text)?;
+        let keys = self.signer.band_keys(text)?;
+        self.insert(id, &keys)
+    }
+
+    /// [`NearDuplicates::add`] for a text whose band keys `signer` gave.
+    pub fn insert(&mut self, id: u64, band_keys: &[u64]) -> Option<u64> {
         let mut found = None;
-        for band in 0..self.bands {
-            let mut key = 0xcbf2_9ce4_8422_2325u64 ^ band as u64;
-            for v in &signature[band * self.rows..(band + 1) * self.rows] {
-                key = (key ^ u64::from(*v)).wrapping_mul(0x0100_0000_01b3);
-            }
-            match self.buckets.get(&key) {
+        for key in band_keys {
+            match self.buckets.get(key) {
                 Some(first) => {
                     found = found.or(Some(*first));
                 }
                 None => {
-                    self.buckets.insert(key, id);
+                    self.buckets.insert(*key, id);
                 }
             }
         }
         found
+    }
+}
+
+impl Signer {
+    /// One key per band of the text's signature; `None` for a text with no words.
+    pub fn band_keys(&self, text: &str) -> Option<Vec<u64>> {
+        let signature = self.signature(text)?;
+        Some(
+            (0..self.bands)
+                .map(|band| {
+                    let mut key = 0xcbf2_9ce4_8422_2325u64 ^ band as u64;
+                    for v in &signature[band * self.rows..(band + 1) * self.rows] {
+                        key = (key ^ u64::from(*v)).wrapping_mul(0x0100_0000_01b3);
+                    }
+                    key
+                })
+                .collect(),
+        )
     }
 
     fn signature(&self, text: &str) -> Option<[u32; PERMUTATIONS]> {
@@ -105,46 +135,107 @@ impl NearDuplicates {
     }
 }
 
-/// Hashes of the text's words: runs of letters and digits, lower-cased.
+/// Hashes of the text's words: runs of letters and digits, lower-cased. A word's hash is
+/// [`hash_word`] of its lower-case UTF-8.
 pub(crate) fn word_hashes(text: &str) -> Vec<u64> {
-    const START: u64 = 0xcbf2_9ce4_8422_2325;
-    let mix = |h: u64, c: u32| (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
     let mut out = Vec::with_capacity(text.len() / 5);
-    let mut h = START;
-    let mut in_word = false;
+    word_hashes_into(text, &mut out);
+    out
+}
+
+/// [`word_hashes`], appended to `out`.
+pub(crate) fn word_hashes_into(text: &str, out: &mut Vec<u64>) {
     let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
+    let mut lower = Vec::new();
+    // A letter or digit at `i`, and its length in bytes.
+    let letter_at = |i: usize| -> (bool, usize) {
         let b = bytes[i];
-        // ASCII, most text, without decoding characters or Unicode case tables; the same hashes
-        // as the general path below gives.
-        let (letter, step) = if b.is_ascii() {
-            if b.is_ascii_alphanumeric() {
-                h = mix(h, u32::from(b.to_ascii_lowercase()));
-            }
+        if b.is_ascii() {
             (b.is_ascii_alphanumeric(), 1)
         } else {
             let c = text[i..].chars().next().unwrap_or(' ');
-            if c.is_alphanumeric() {
-                for l in c.to_lowercase() {
-                    h = mix(h, u32::from(l));
-                }
-            }
             (c.is_alphanumeric(), c.len_utf8())
-        };
-        if letter {
-            in_word = true;
-        } else if in_word {
-            out.push(h);
-            h = START;
-            in_word = false;
         }
-        i += step;
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let (letter, step) = letter_at(i);
+        if !letter {
+            i += step;
+            continue;
+        }
+        let start = i;
+        let mut ascii = true;
+        while i < bytes.len() {
+            // ASCII, most text, eight bytes at a time without decoding characters.
+            if let Some(eight) = bytes.get(i..i + 8) {
+                let others = !ascii_alphanumerics(u64::from_le_bytes(eight.try_into().expect("eight bytes"))) & HIGHS;
+                if others == 0 {
+                    i += 8;
+                    continue;
+                }
+                i += others.trailing_zeros() as usize / 8;
+            }
+            let b = bytes[i];
+            if b.is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+            let (letter, step) = letter_at(i);
+            if !letter {
+                break;
+            }
+            ascii = false;
+            i += step;
+        }
+        if ascii {
+            // Lower case for an ASCII letter or digit is setting bit 0x20 (digits have it).
+            out.push(hash_word(&bytes[start..i], 0x20));
+        } else {
+            lower.clear();
+            for c in text[start..i].chars().flat_map(char::to_lowercase) {
+                lower.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            }
+            out.push(hash_word(&lower, 0));
+        }
     }
-    if in_word {
-        out.push(h);
+}
+
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` (eight bytes) that is an ASCII letter or digit. Each test
+/// works within its byte: with the high bit clear, `(x | 0x80) - lo` keeps it set exactly when
+/// `x >= lo`, and `(hi | 0x80) - x` exactly when `x <= hi`.
+fn ascii_alphanumerics(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low = w & !HIGHS;
+    let at_least = |x: u64, lo: u8| (x | HIGHS).wrapping_sub(ONES * u64::from(lo)) & HIGHS;
+    let at_most = |x: u64, hi: u8| ((ONES * u64::from(hi)) | HIGHS).wrapping_sub(x) & HIGHS;
+    let digits = at_least(low, b'0') & at_most(low, b'9');
+    let folded = low | (ONES * 0x20);
+    let letters = at_least(folded, b'a') & at_most(folded, b'z');
+    (digits | letters) & !w
+}
+
+/// A 64-bit hash of a word's bytes, each OR-ed with `or` first; eight bytes at a time.
+fn hash_word(word: &[u8], or: u8) -> u64 {
+    let or = u64::from_le_bytes([or; 8]);
+    let mut h = (word.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut chunks = word.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) | or;
+        h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
     }
-    out
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Byte by byte: a copy of a few bytes into a buffer would call memcpy.
+        let last = rest.iter().rev().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+        let v = last | (or >> (8 * (8 - rest.len())));
+        h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// Hashes keys that are already hashes: a final mix (MurmurHash3's) spreads them over the
@@ -213,23 +304,35 @@ mod tests {
     }
 
     #[test]
+    fn eight_bytes_at_once_tell_letters_and_digits_as_one_at_a_time() {
+        for start in (0..=255u16).step_by(3) {
+            let bytes: [u8; 8] = std::array::from_fn(|k| ((start + k as u16 * 37) % 256) as u8);
+            let mask = ascii_alphanumerics(u64::from_le_bytes(bytes));
+            for (k, b) in bytes.iter().enumerate() {
+                assert_eq!(mask >> (8 * k + 7) & 1 == 1, b.is_ascii_alphanumeric(), "byte {b:#x} of {bytes:?}");
+            }
+        }
+    }
+
+    #[test]
     fn word_hashes_read_ascii_and_other_scripts_alike() {
-        // The plain definition, character by character.
+        // The plain definition: each word lower-cased, its UTF-8 hashed.
         let reference = |text: &str| -> Vec<u64> {
             text.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
-                .map(|w| {
-                    w.chars().flat_map(char::to_lowercase).fold(0xcbf2_9ce4_8422_2325u64, |h, l| {
-                        (h ^ u64::from(u32::from(l))).wrapping_mul(0x0100_0000_01b3)
-                    })
-                })
+                .map(|w| hash_word(w.chars().flat_map(char::to_lowercase).collect::<String>().as_bytes(), 0))
                 .collect()
         };
+        proptest::proptest!(|(text in "([a-zA-Z0-9 .,-]|\\PC){0,80}")| {
+            proptest::prop_assert_eq!(word_hashes(&text), reference(&text));
+        });
         for text in ["Hello, World 42!", "  Straße ÜBER naïve—ΣΊΣΥΦΟΣ İstanbul 東京 ok", "", "a", "\u{0}x\u{7f}y"]
         {
             assert_eq!(word_hashes(text), reference(text), "{text:?}");
         }
         assert_eq!(word_hashes("MiXeD case"), word_hashes("mixed CASE"));
+        assert_eq!(word_hashes("a-very-long-word-indeed ok"), word_hashes("A VERY LONG WORD INDEED Ok"));
+        assert_ne!(word_hashes("abcdefgh1"), word_hashes("abcdefgh2"), "bytes past the first eight count");
     }
 
     /// `n` words, all different.

@@ -102,6 +102,15 @@ pub struct Skipped {
 /// Malformed rows kept in full for the report.
 const SKIPPED_SHOWN: usize = 20;
 
+impl Skipped {
+    fn note(&mut self, e: &ReadError) {
+        self.count += 1;
+        if self.first.len() < SKIPPED_SHOWN {
+            self.first.push(e.to_string());
+        }
+    }
+}
+
 /// The rows of one file.
 pub struct Rows {
     path: PathBuf,
@@ -197,11 +206,7 @@ impl Rows {
                 let at = *line;
                 match read_line(reader.as_mut()) {
                     Ok(None) => return None,
-                    Ok(Some(Line::TooLong(n))) => {
-                        return Some(Err(
-                            self.malformed(at, format!("the line is {n} bytes, over the {MAX_LINE_BYTES}-byte limit"))
-                        ));
-                    }
+                    Ok(Some(Line::TooLong(n))) => return Some(Err(self.malformed(at, too_long(n)))),
                     Ok(Some(Line::Bytes(bytes))) => {
                         if bytes.iter().all(u8::is_ascii_whitespace) {
                             continue;
@@ -289,10 +294,7 @@ impl Iterator for Rows {
             match self.next_raw()? {
                 Ok(row) => return Some(Ok(row)),
                 Err(e @ ReadError::Malformed { .. }) if self.policy == OnMalformed::Skip && !self.done => {
-                    self.skipped.count += 1;
-                    if self.skipped.first.len() < SKIPPED_SHOWN {
-                        self.skipped.first.push(e.to_string());
-                    }
+                    self.skipped.note(&e);
                 }
                 Err(e) => {
                     self.done = true;
@@ -316,6 +318,22 @@ enum Line {
 /// One line without its end, never holding more than [`MAX_LINE_BYTES`] of it.
 fn read_line(reader: &mut dyn BufRead) -> io::Result<Option<Line>> {
     let mut out = Vec::new();
+    Ok(read_line_into(reader, &mut out)?.map(|end| match end {
+        LineEnd::Kept => Line::Bytes(out),
+        LineEnd::TooLong(n) => Line::TooLong(n),
+    }))
+}
+
+enum LineEnd {
+    /// The line was appended.
+    Kept,
+    /// The line was over the limit and nothing of it was kept: its length.
+    TooLong(usize),
+}
+
+/// Appends the next line, without its end (`\n` or `\r\n`), to `out`; `None` at the end.
+fn read_line_into(reader: &mut (impl BufRead + ?Sized), out: &mut Vec<u8>) -> io::Result<Option<LineEnd>> {
+    let start = out.len();
     let mut total = 0usize;
     let mut any = false;
     loop {
@@ -328,7 +346,7 @@ fn read_line(reader: &mut dyn BufRead) -> io::Result<Option<Line>> {
             break;
         }
         any = true;
-        let (chunk, found) = match memchr(b'\n', buf) {
+        let (chunk, found) = match memchr::memchr(b'\n', buf) {
             Some(i) => (&buf[..i], Some(i)),
             None => (buf, None),
         };
@@ -346,24 +364,27 @@ fn read_line(reader: &mut dyn BufRead) -> io::Result<Option<Line>> {
         return Ok(None);
     }
     if total > MAX_LINE_BYTES {
-        return Ok(Some(Line::TooLong(total)));
+        out.truncate(start);
+        return Ok(Some(LineEnd::TooLong(total)));
     }
-    if out.last() == Some(&b'\r') {
+    if out.len() > start && out.last() == Some(&b'\r') {
         out.pop();
     }
-    Ok(Some(Line::Bytes(out)))
+    Ok(Some(LineEnd::Kept))
 }
 
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|b| *b == needle)
+fn too_long(bytes: usize) -> String {
+    format!("the line is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit")
 }
 
 /// A JSON text that must be an object.
 fn row_from_json(bytes: &[u8], line: u64) -> Result<Row, String> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(format!("not UTF-8 (invalid byte at column {})", e.valid_up_to() + 1));
-    }
-    match serde_json::from_slice::<Value>(bytes) {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return Err(format!("not UTF-8 (invalid byte at column {})", e.valid_up_to() + 1)),
+    };
+    // From the checked text, so the parser does not check each string's UTF-8 again.
+    match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(fields)) => Ok(Row { line, fields }),
         Ok(other) => Err(format!("a JSON {}, not an object", kind_of(&other))),
         Err(e) => Err(format!("not JSON: {e}")),
@@ -588,6 +609,12 @@ fn printed(array: &dyn Array, i: usize) -> Value {
         Err(_) => Value::Null,
     }
 }
+
+mod parallel;
+
+/// How many bytes of lines a reading thread hands on at a time.
+#[cfg(test)]
+pub(crate) const CHUNK_BYTES_FOR_TESTS: usize = parallel::CHUNK_BYTES;
 
 #[cfg(test)]
 mod tests;

@@ -49,11 +49,21 @@ pub struct Hasher {
 impl Hasher {
     pub fn add(&mut self, row: &serde_json::Map<String, Value>) {
         self.buf.clear();
-        write_object(row, &mut self.buf);
-        self.buf.push(b'\n');
+        canonical_line(row, &mut self.buf);
         self.sha.update(&self.buf);
+        self.count(formats::recognise(row));
+    }
+
+    /// [`Hasher::add`] for a row whose canonical line and shape were worked out elsewhere (on
+    /// another thread): `line` as [`canonical_line`] writes it.
+    pub(crate) fn add_canonical(&mut self, line: &[u8], shape: Option<Shape>) {
+        self.sha.update(line);
+        self.count(shape);
+    }
+
+    fn count(&mut self, shape: Option<Shape>) {
         self.rows += 1;
-        if let Some(shape) = formats::recognise(row) {
+        if let Some(shape) = shape {
             *self.shapes.entry(shape).or_default() += 1;
         }
     }
@@ -81,11 +91,26 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, ReadError> {
     let format = FileFormat::of(path)?;
     let bytes = std::fs::metadata(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?.len();
     let mut hasher = Hasher::default();
-    for row in Rows::open_as(path, format, OnMalformed::Fail)? {
-        hasher.add(&row?.fields);
-    }
+    // Rows are written out canonically on every core and hashed in file order.
+    Rows::open_as(path, format, OnMalformed::Fail)?.map_each(
+        |row, _| {
+            let mut line = Vec::new();
+            canonical_line(&row.fields, &mut line);
+            (line, formats::recognise(&row.fields))
+        },
+        |(line, shape)| {
+            hasher.add_canonical(&line, shape);
+            Ok::<_, ReadError>(())
+        },
+    )?;
     let (version, rows, shape) = hasher.finish();
     Ok(Fingerprint { version, rows, bytes, format: format.as_str().into(), shape })
+}
+
+/// A row as the version hashes it: canonical JSON and a newline.
+pub(crate) fn canonical_line(row: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
+    write_object(row, out);
+    out.push(b'\n');
 }
 
 /// Canonical JSON: keys sorted whatever order the map keeps them in.
@@ -102,23 +127,84 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+        Value::String(s) => write_string(s, out),
         scalar => serde_json::to_writer(&mut *out, scalar).expect("a JSON scalar serializes"),
     }
 }
 
 fn write_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
     out.push(b'{');
-    for (i, key) in keys.into_iter().enumerate() {
+    let member = |i: usize, key: &str, value: &Value, out: &mut Vec<u8>| {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut *out, key).expect("a string serializes");
+        write_string(key, out);
         out.push(b':');
-        write_value(&map[key], out);
+        write_value(value, out);
+    };
+    // Maps mostly keep their keys sorted already: then nothing is sorted or gathered.
+    if map.keys().zip(map.keys().skip(1)).all(|(a, b)| a <= b) {
+        for (i, (key, value)) in map.iter().enumerate() {
+            member(i, key, value, out);
+        }
+    } else {
+        let mut keys: Vec<&String> = map.keys().collect();
+        keys.sort();
+        for (i, key) in keys.into_iter().enumerate() {
+            member(i, key, &map[key], out);
+        }
     }
     out.push(b'}');
+}
+
+/// A JSON string exactly as serde_json writes it (`\"`, `\\`, the short escapes of control
+/// characters, `\u00XX` for the others, everything else as it is), without looking at each
+/// byte of the runs that need nothing: eight bytes are checked at once.
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Whether any byte of `w` is below 0x20, a quote or a backslash (exact either way: the
+    // classic tests for a byte below n <= 128, and for a zero byte after an exclusive or).
+    let any_special = |w: u64| {
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        (below_space | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
+    };
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8)
+            && !any_special(u64::from_le_bytes(word.try_into().expect("eight bytes")))
+        {
+            i += 8;
+            continue;
+        }
+        let b = bytes[i];
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[start..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 0xf)]);
+                }
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -183,5 +269,31 @@ mod tests {
         std::fs::write(&empty, "").unwrap();
         let f = fingerprint(&empty).unwrap();
         assert_eq!((f.rows, f.shape), (0, None));
+    }
+
+    proptest::proptest! {
+        /// Strings are written byte for byte as serde_json writes them, whatever they hold.
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(text in "(\\PC|[\\x00-\\x1f\"\\\\\x7f])*") {
+            let mut out = Vec::new();
+            write_string(&text, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&text).unwrap());
+        }
+
+        /// Rows whose keys come in any order are written with them sorted.
+        #[test]
+        fn rows_are_written_with_their_keys_sorted(keys in proptest::collection::vec("[a-z\"]{0,4}", 0..8)) {
+            let row: serde_json::Map<String, Value> =
+                keys.iter().enumerate().map(|(i, k)| (k.clone(), json!({"z": i, "a": [k]}))).collect();
+            let mut out = Vec::new();
+            canonical_line(&row, &mut out);
+            let mut sorted: Vec<(&String, &Value)> = row.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            let expected: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}:{{\"a\":{},\"z\":{}}}", serde_json::to_string(k).unwrap(), v["a"], v["z"]))
+                .collect();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{{{}}}\n", expected.join(",")));
+        }
     }
 }

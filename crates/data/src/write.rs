@@ -136,6 +136,25 @@ impl RowWriter {
         Ok(())
     }
 
+    /// Writes one row given as its canonical line (as `version::canonical_line` writes it,
+    /// perhaps on another thread) and its shape: JSON Lines output is that line itself.
+    pub(crate) fn write_canonical(&mut self, line: &[u8], shape: Option<Shape>) -> Result<(), WriteError> {
+        match self.sink.as_mut().expect("a writer is used until it finishes") {
+            Sink::Jsonl(w) => {
+                w.write_all(line).map_err(|source| WriteError::Io { path: self.partial.clone(), source })?;
+                self.hasher.add_canonical(line, shape);
+                Ok(())
+            }
+            Sink::Parquet { .. } => {
+                let row: Value = serde_json::from_slice(line).map_err(|e| WriteError::Format {
+                    path: self.out.clone(),
+                    message: format!("not a canonical JSON line: {e}"),
+                })?;
+                self.write(&row)
+            }
+        }
+    }
+
     fn flush_parquet(&mut self) -> Result<(), WriteError> {
         let Some(Sink::Parquet { writer, schema, pending }) = self.sink.as_mut() else { return Ok(()) };
         if pending.is_empty() {

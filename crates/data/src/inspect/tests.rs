@@ -102,20 +102,77 @@ fn token_estimate_counts_words_in_pieces_and_punctuation() {
     assert_eq!(approximate_tokens("naïve café\u{000b}x"), 2 + 1 + 1, "letters beyond ASCII and a vertical tab");
 }
 
+/// The token estimate by its definition, character by character.
+fn tokens_by_definition(text: &str) -> u64 {
+    let mut tokens = 0u64;
+    let mut run = 0u64;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            run += 1;
+        } else {
+            tokens += run.div_ceil(4) + u64::from(!c.is_whitespace());
+            run = 0;
+        }
+    }
+    tokens + run.div_ceil(4)
+}
+
 proptest::proptest! {
+    /// ASCII text, counted byte by byte without decoding, gives the count of its definition.
+    #[test]
+    fn ascii_token_estimate_matches_its_definition(text in "[a-zA-Z0-9 \t\n\x0b.,!]{0,400}") {
+        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_definition(&text));
+    }
+
     /// The byte-level count agrees with the plain definition over characters on any text.
     #[test]
     fn token_estimate_matches_its_definition(text in "(\\PC|[ \t\n\x0b.,!])*") {
-        let mut tokens = 0u64;
-        let mut run = 0u64;
-        for c in text.chars() {
-            if c.is_alphanumeric() {
-                run += 1;
-            } else {
-                tokens += run.div_ceil(4) + u64::from(!c.is_whitespace());
-                run = 0;
-            }
-        }
-        proptest::prop_assert_eq!(approximate_tokens(&text), tokens + run.div_ceil(4));
+        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_definition(&text));
     }
+}
+
+#[test]
+fn a_file_read_on_every_core_is_inspected_as_row_by_row() {
+    // More than a few chunks of lines, with repeats, near repeats, several scripts and
+    // languages, malformed lines, and rows early in later chunks that must not become samples.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.jsonl");
+    let mut text = String::new();
+    for i in 0..30_000u64 {
+        let row = match i % 7 {
+            0 => json!({"instruction": format!("{} {}", story(), i / 7), "output": "the cat and the dog"}),
+            1 => json!({"instruction": "le chat et la souris dans la maison", "output": i}),
+            2 => json!({"prompt": "数学の問題 漢字", "chosen": "はい", "rejected": "いいえ", "n": i as f64 / 3.0}),
+            3 => json!({"instruction": "repeat me exactly", "output": "same"}),
+            _ => json!({"instruction": format!("question number {i} about the river"), "input": "", "output": null}),
+        };
+        text.push_str(&format!("{row}\n"));
+        if i % 1000 == 999 {
+            text.push_str("{broken\n\n");
+        }
+    }
+    std::fs::write(&path, &text).unwrap();
+    assert!(text.len() > 3 * crate::read::CHUNK_BYTES_FOR_TESTS, "several chunks");
+    let settings = InspectSettings::default();
+    let parallel = inspect(&mut Rows::open(&path, OnMalformed::Skip).unwrap(), &settings).unwrap();
+    let mut acc = Accumulator::new(&settings);
+    let mut rows = Rows::open(&path, OnMalformed::Skip).unwrap();
+    for row in rows.by_ref() {
+        acc.add(&row.unwrap());
+    }
+    let one_by_one = acc.finish(rows.skipped().count, rows.skipped().first.clone());
+    assert_eq!(parallel, one_by_one);
+    assert_eq!((parallel.rows, parallel.skipped), (30_000, 30));
+    assert!(parallel.exact_duplicates.count > 1000 && parallel.near_duplicates.as_ref().unwrap().found.count > 1000);
+    assert_eq!(parallel.samples.len(), 3);
+    assert_eq!(parallel.samples[0]["output"], "the cat and the dog");
+}
+
+#[test]
+fn a_rows_text_joins_every_string_even_empty_ones_by_a_newline() {
+    let i = inspect_lines(&[json!({"input": "", "instruction": "xy", "output": "z"})], "");
+    let chars = i.text_chars.unwrap();
+    assert_eq!((chars.min, chars.max), (5, 5), "\"\" + \\n + \"xy\" + \\n + \"z\"");
+    assert_eq!(i.scripts["ascii"], 5);
+    assert_eq!(i.text_tokens.unwrap().max, 2);
 }

@@ -175,3 +175,92 @@ fn files_that_are_not_what_they_say_give_clear_errors() {
     let empty = write(dir.path(), "empty.jsonl", b"");
     assert_eq!(all(&empty, OnMalformed::Fail).0.len(), 0, "an empty file has no rows");
 }
+
+/// The rows, skipped lines and error of reading `path` on `workers` threads in chunks of about
+/// `chunk` bytes.
+fn all_in_parallel(
+    path: &Path,
+    policy: OnMalformed,
+    workers: usize,
+    chunk: usize,
+) -> (Vec<Row>, Skipped, Option<String>) {
+    let mut rows = Rows::open(path, policy).unwrap();
+    let mut out = Vec::new();
+    let result = rows.map_lines_in_parallel(workers, chunk, &|row, _| row, &mut |row| {
+        out.push(row);
+        Ok::<_, ReadError>(())
+    });
+    (out, rows.skipped().clone(), result.err().map(|e| e.to_string()))
+}
+
+#[test]
+fn json_lines_read_in_parallel_are_read_as_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for i in 0..300 {
+        match i % 11 {
+            0 => bytes.extend_from_slice(b"\n"),
+            1 => bytes.extend_from_slice(b"   \r\n"),
+            2 => bytes.extend_from_slice(b"{not json}\n"),
+            3 => bytes.extend_from_slice(b"[1, 2]\n"),
+            4 => bytes.extend_from_slice(b"{\"a\": \"\xff\"}\n"),
+            5 => bytes.extend_from_slice(format!("{{\"a\": \"crlf {i}\"}}\r\n").as_bytes()),
+            _ => bytes.extend_from_slice(format!("{{\"a\": \"row {i}\", \"n\": {i}}}\n").as_bytes()),
+        }
+    }
+    bytes.extend_from_slice(b"{\"a\": \"no end of line\"}");
+    let path = write(dir.path(), "mixed.jsonl", &bytes);
+    for policy in [OnMalformed::Skip, OnMalformed::Fail] {
+        let expected = all(&path, policy);
+        for (workers, chunk) in [(1, 1), (2, 1), (2, 40), (3, 333), (2, 1 << 20)] {
+            let got = all_in_parallel(&path, policy, workers, chunk);
+            assert_eq!(got, expected, "{policy:?} on {workers} workers, chunks of {chunk} bytes");
+        }
+    }
+    let planned = (0..300).filter(|i| i % 11 >= 5).count() + 1;
+    assert_eq!(all(&path, OnMalformed::Skip).0.len(), planned, "the file is as planned");
+}
+
+#[test]
+fn a_line_over_the_limit_read_in_parallel_is_refused_in_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"{\"a\": \"first\"}\n{\"a\": \"".to_vec();
+    bytes.resize(MAX_LINE_BYTES + 100, b'x');
+    bytes.extend_from_slice(b"\"}\n{\"a\": \"ok\"}\n");
+    let path = write(dir.path(), "big.jsonl", &bytes);
+    let expected = all(&path, OnMalformed::Skip);
+    assert_eq!(all_in_parallel(&path, OnMalformed::Skip, 2, 1 << 10), expected);
+    assert_eq!(expected.1.count, 1);
+    assert!(expected.1.first[0].contains(":2: the line is"), "{:?}", expected.1.first);
+}
+
+#[derive(Debug, PartialEq)]
+enum Stop {
+    Read(String),
+    At(u64),
+}
+
+impl From<ReadError> for Stop {
+    fn from(e: ReadError) -> Stop {
+        Stop::Read(e.to_string())
+    }
+}
+
+#[test]
+fn mapping_stops_at_the_first_error_the_caller_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (1..=5000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+    let path = write(dir.path(), "many.jsonl", lines.as_bytes());
+    let mut rows = Rows::open(&path, OnMalformed::Fail).unwrap();
+    let mut seen = Vec::new();
+    let result = rows.map_each(
+        |row, _| row.fields["n"].as_u64().unwrap(),
+        |n| {
+            seen.push(n);
+            if n == 1234 { Err(Stop::At(n)) } else { Ok(()) }
+        },
+    );
+    assert_eq!(result, Err(Stop::At(1234)));
+    assert_eq!(seen, (1..=1234).collect::<Vec<_>>(), "in file order, nothing after the error");
+    assert_eq!(rows.next().map(|r| r.is_ok()), None, "the rows are used up");
+}
