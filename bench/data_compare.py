@@ -178,7 +178,7 @@ json.dump({"near": found}, open(out, "w"))
 '''
 
 PY_DECONTAMINATE = r'''
-import json, re, sys
+import json, os, re, sys
 path, eval_path, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 def norm(t):
     return " ".join(re.findall(r"\w+", t.lower()))
@@ -214,6 +214,9 @@ with open(path) as f, open(out + ".clean.jsonl", "w") as clean:
             clean.write(text)
         else:
             removed.append([line, hit])
+    # Durable before it counts as written, as postdoc's clean copy is.
+    clean.flush()
+    os.fsync(clean.fileno())
 json.dump({"removed": removed}, open(out, "w"))
 '''
 
