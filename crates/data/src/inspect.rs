@@ -13,6 +13,7 @@ use crate::version::Hasher as ContentHasher;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InspectSettings {
@@ -259,7 +260,7 @@ struct FieldFacts {
 /// Works out each row's [`RowFacts`]; shared by the threads reading a file.
 pub struct Analyser {
     samples: usize,
-    near: Option<Signer>,
+    near: Option<Arc<Signer>>,
 }
 
 impl Analyser {
@@ -546,9 +547,11 @@ impl TextStats {
 /// Tokens as a byte-pair tokenizer of English would make them, roughly: a word piece per four
 /// characters of a word, and each punctuation mark its own.
 pub fn approximate_tokens(text: &str) -> u64 {
-    if text.is_ascii() {
-        return ascii_tokens(text.as_bytes());
-    }
+    if text.is_ascii() { ascii_tokens(text.as_bytes()) } else { tokens_by_characters(text) }
+}
+
+/// [`approximate_tokens`] by its definition, character by character.
+fn tokens_by_characters(text: &str) -> u64 {
     let mut tokens = 0u64;
     let mut run = 0u64;
     for c in text.chars() {

@@ -6,6 +6,7 @@
 //! few dozen bytes a row whatever the texts' length.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Permutations in a signature.
 pub const PERMUTATIONS: usize = 128;
@@ -26,14 +27,14 @@ impl Default for NearSettings {
 
 /// Finds, for each text added, an earlier text it nearly duplicates.
 pub struct NearDuplicates {
-    signer: Signer,
+    /// Shared with the threads that sign texts.
+    signer: Arc<Signer>,
     /// Band key to the first text seen with it.
     buckets: HashMap<u64, u64, Keyed>,
 }
 
 /// Turns a text into its band keys: the part of the work that needs no memory of other texts,
 /// so it can run on any thread.
-#[derive(Clone)]
 pub struct Signer {
     settings: NearSettings,
     bands: usize,
@@ -61,7 +62,7 @@ impl NearDuplicates {
             a[i] = next() | 1;
             b[i] = next();
         }
-        NearDuplicates { signer: Signer { settings, bands, rows, a, b }, buckets: HashMap::default() }
+        NearDuplicates { signer: Arc::new(Signer { settings, bands, rows, a, b }), buckets: HashMap::default() }
     }
 
     /// Bands and rows per band the threshold chose.
@@ -69,7 +70,7 @@ impl NearDuplicates {
         (self.signer.bands, self.signer.rows)
     }
 
-    pub fn signer(&self) -> &Signer {
+    pub fn signer(&self) -> &Arc<Signer> {
         &self.signer
     }
 

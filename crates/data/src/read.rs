@@ -204,15 +204,13 @@ impl Rows {
             Source::Lines { reader, line } => loop {
                 *line += 1;
                 let at = *line;
-                match read_line(reader.as_mut()) {
+                let mut bytes = Vec::new();
+                match read_line_into(reader.as_mut(), &mut bytes) {
                     Ok(None) => return None,
-                    Ok(Some(Line::TooLong(n))) => return Some(Err(self.malformed(at, too_long(n)))),
-                    Ok(Some(Line::Bytes(bytes))) => {
-                        if bytes.iter().all(u8::is_ascii_whitespace) {
-                            continue;
-                        }
-                        return Some(row_from_json(&bytes, at).map_err(|m| self.malformed(at, m)));
-                    }
+                    Ok(Some(end)) => match row_of_line(end, &bytes, at) {
+                        None => continue,
+                        Some(row) => return Some(row.map_err(|m| self.malformed(at, m))),
+                    },
                     Err(e) => return Some(Err(ReadError::Io { path: self.path.clone(), source: e })),
                 }
             },
@@ -309,21 +307,7 @@ fn batches(iter: impl Iterator<Item = Result<RecordBatch, String>> + Send + 'sta
     Source::Batches { batches: Box::new(iter), pending: Vec::new().into_iter(), next: 1 }
 }
 
-enum Line {
-    Bytes(Vec<u8>),
-    /// A line over the limit, consumed and dropped: how long it was.
-    TooLong(usize),
-}
-
-/// One line without its end, never holding more than [`MAX_LINE_BYTES`] of it.
-fn read_line(reader: &mut dyn BufRead) -> io::Result<Option<Line>> {
-    let mut out = Vec::new();
-    Ok(read_line_into(reader, &mut out)?.map(|end| match end {
-        LineEnd::Kept => Line::Bytes(out),
-        LineEnd::TooLong(n) => Line::TooLong(n),
-    }))
-}
-
+#[derive(Clone, Copy)]
 enum LineEnd {
     /// The line was appended.
     Kept,
@@ -373,8 +357,15 @@ fn read_line_into(reader: &mut (impl BufRead + ?Sized), out: &mut Vec<u8>) -> io
     Ok(Some(LineEnd::Kept))
 }
 
-fn too_long(bytes: usize) -> String {
-    format!("the line is {bytes} bytes, over the {MAX_LINE_BYTES}-byte limit")
+/// A line of a JSON Lines file (as [`read_line_into`] ended it, `bytes` what it kept) as a row:
+/// `None` for a blank line, the message for a malformed one. Both ways of reading judge lines
+/// here.
+fn row_of_line(end: LineEnd, bytes: &[u8], at: u64) -> Option<Result<Row, String>> {
+    match end {
+        LineEnd::TooLong(n) => Some(Err(format!("the line is {n} bytes, over the {MAX_LINE_BYTES}-byte limit"))),
+        LineEnd::Kept if bytes.iter().all(u8::is_ascii_whitespace) => None,
+        LineEnd::Kept => Some(row_from_json(bytes, at)),
+    }
 }
 
 /// A JSON text that must be an object.
@@ -610,11 +601,7 @@ fn printed(array: &dyn Array, i: usize) -> Value {
     }
 }
 
-mod parallel;
-
-/// How many bytes of lines a reading thread hands on at a time.
-#[cfg(test)]
-pub(crate) const CHUNK_BYTES_FOR_TESTS: usize = parallel::CHUNK_BYTES;
+pub(crate) mod parallel;
 
 #[cfg(test)]
 mod tests;

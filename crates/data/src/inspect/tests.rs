@@ -102,32 +102,17 @@ fn token_estimate_counts_words_in_pieces_and_punctuation() {
     assert_eq!(approximate_tokens("naïve café\u{000b}x"), 2 + 1 + 1, "letters beyond ASCII and a vertical tab");
 }
 
-/// The token estimate by its definition, character by character.
-fn tokens_by_definition(text: &str) -> u64 {
-    let mut tokens = 0u64;
-    let mut run = 0u64;
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            run += 1;
-        } else {
-            tokens += run.div_ceil(4) + u64::from(!c.is_whitespace());
-            run = 0;
-        }
-    }
-    tokens + run.div_ceil(4)
-}
-
 proptest::proptest! {
     /// ASCII text, counted byte by byte without decoding, gives the count of its definition.
     #[test]
     fn ascii_token_estimate_matches_its_definition(text in "[a-zA-Z0-9 \t\n\x0b.,!]{0,400}") {
-        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_definition(&text));
+        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_characters(&text));
     }
 
     /// The byte-level count agrees with the plain definition over characters on any text.
     #[test]
     fn token_estimate_matches_its_definition(text in "(\\PC|[ \t\n\x0b.,!])*") {
-        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_definition(&text));
+        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_characters(&text));
     }
 }
 
@@ -152,7 +137,7 @@ fn a_file_read_on_every_core_is_inspected_as_row_by_row() {
         }
     }
     std::fs::write(&path, &text).unwrap();
-    assert!(text.len() > 3 * crate::read::CHUNK_BYTES_FOR_TESTS, "several chunks");
+    assert!(text.len() > 3 * crate::read::parallel::CHUNK_BYTES, "several chunks");
     let settings = InspectSettings::default();
     let parallel = inspect(&mut Rows::open(&path, OnMalformed::Skip).unwrap(), &settings).unwrap();
     let mut acc = Accumulator::new(&settings);

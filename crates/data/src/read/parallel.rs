@@ -4,13 +4,13 @@
 //! too long or malformed exactly as one-at-a-time reading does, so the two give the same rows,
 //! the same skipped lines and the same errors.
 
-use super::{LineEnd, OnMalformed, ReadError, Row, Rows, read_line_into, row_from_json};
+use super::{LineEnd, OnMalformed, ReadError, Row, Rows, read_line_into, row_of_line};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::ops::Range;
 
 /// Bytes of lines handed to a worker at a time.
-pub(super) const CHUNK_BYTES: usize = 1 << 20;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks waiting for a worker, and results waiting for the caller, per worker.
 const QUEUE_PER_WORKER: usize = 2;
 
@@ -24,10 +24,11 @@ struct Chunk {
 /// A chunk's buffers, given back for the next chunk.
 type Buffers = (Vec<u8>, Vec<Span>);
 
-enum Span {
-    Line(Range<usize>),
-    /// A line over the limit, not kept: its length.
-    TooLong(usize),
+/// One line of a chunk: where its bytes are in the chunk's data (none kept for a line over the
+/// limit), and how it ended.
+struct Span {
+    range: Range<usize>,
+    end: LineEnd,
 }
 
 enum Item<T> {
@@ -151,8 +152,7 @@ fn cut(
                     end = true;
                     break;
                 }
-                Some(LineEnd::Kept) => chunk.lines.push(Span::Line(start..chunk.data.len())),
-                Some(LineEnd::TooLong(n)) => chunk.lines.push(Span::TooLong(n)),
+                Some(line_end) => chunk.lines.push(Span { range: start..chunk.data.len(), end: line_end }),
             }
         }
         line += chunk.lines.len() as u64;
@@ -171,21 +171,13 @@ fn parse<T>(chunk: &Chunk, map: &impl Fn(Row, usize) -> T) -> Vec<Item<T>> {
     let mut nth = 0;
     for (i, span) in chunk.lines.iter().enumerate() {
         let at = chunk.first_line + i as u64;
-        match span {
-            Span::TooLong(n) => items.push(Item::Malformed(at, super::too_long(*n))),
-            Span::Line(range) => {
-                let bytes = &chunk.data[range.clone()];
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match row_from_json(bytes, at) {
-                    Ok(row) => {
-                        items.push(Item::Row(map(row, nth)));
-                        nth += 1;
-                    }
-                    Err(message) => items.push(Item::Malformed(at, message)),
-                }
+        match row_of_line(span.end, &chunk.data[span.range.clone()], at) {
+            None => {}
+            Some(Ok(row)) => {
+                items.push(Item::Row(map(row, nth)));
+                nth += 1;
             }
+            Some(Err(message)) => items.push(Item::Malformed(at, message)),
         }
     }
     items
