@@ -113,6 +113,16 @@ fn migrator(backend: Backend) -> Migrator {
     Migrator::with_migrations(migrations.collect())
 }
 
+/// A finished candidate as the allocation of slots sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentOutcome {
+    pub specialist: String,
+    pub label: postdoc_core::Label,
+    pub score: Option<f64>,
+    /// The score of the trial it built on.
+    pub parent_score: Option<f64>,
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `url`: `sqlite://PATH` or `postgres://...`; then
     /// brings its schema up to date.
@@ -856,12 +866,15 @@ impl Store {
         Ok(trials)
     }
 
-    /// The specialist and label of the latest `limit` finished candidates (not the baseline, not
-    /// infrastructure faults), newest first: each specialist's recent record.
-    pub async fn recent_outcomes(&self, study: i64, limit: usize) -> Result<Vec<(String, postdoc_core::Label)>> {
+    /// The latest `limit` finished candidates (not the baseline, not infrastructure faults),
+    /// newest first, each with the score of the trial it built on: each specialist's recent
+    /// record, and how far its moves took the recipe.
+    pub async fn recent_outcomes(&self, study: i64, limit: usize) -> Result<Vec<RecentOutcome>> {
         let sql = format!(
-            "SELECT specialist, label FROM trials WHERE study_id = $1 AND status = 'finished' \
-             AND specialist <> 'baseline' AND label <> 'harness_abort' ORDER BY number DESC LIMIT {limit}"
+            "SELECT t.specialist, t.label, t.score, p.score AS parent_score FROM trials t \
+             LEFT JOIN trials p ON p.study_id = t.study_id AND p.number = t.parent \
+             WHERE t.study_id = $1 AND t.status = 'finished' AND t.specialist <> 'baseline' \
+             AND t.label <> 'harness_abort' ORDER BY t.number DESC LIMIT {limit}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(study)
@@ -870,10 +883,13 @@ impl Store {
             .map_err(q("list recent outcomes"))?;
         rows.iter()
             .map(|r| {
-                let specialist: String = r.try_get("specialist").map_err(q("read specialist"))?;
-                let label: String = r.try_get("label").map_err(q("read label"))?;
-                let label = label.parse().map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?;
-                Ok((specialist, label))
+                let label: String = rows::get(r, "label")?;
+                Ok(RecentOutcome {
+                    specialist: rows::get(r, "specialist")?,
+                    label: label.parse().map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?,
+                    score: rows::get(r, "score")?,
+                    parent_score: rows::get(r, "parent_score")?,
+                })
             })
             .collect()
     }

@@ -470,7 +470,10 @@ async fn tallies_and_slices(store: Store) {
     assert_eq!(history.iter().map(|t| t.number).collect::<Vec<_>>(), vec![3, 4]);
     assert!(store.specialist_history(s.id, "nobody", 5).await.unwrap().is_empty());
     let recent = store.recent_outcomes(s.id, 10).await.unwrap();
-    assert_eq!(recent, vec![("optimizer".to_string(), Label::Discard); 3]);
+    let recent: Vec<_> = recent.iter().map(|o| (o.specialist.as_str(), o.label, o.score, o.parent_score)).collect();
+    // Newest first, each with the score of the baseline it built on.
+    let outcome = |i: u64| ("optimizer", Label::Discard, Some(0.1 * i as f64), Some(0.5));
+    assert_eq!(recent, vec![outcome(4), outcome(3), outcome(1)]);
 
     // The tree's nodes: every trial, in order, with what it ended as and cost.
     let nodes = store.trial_nodes(s.id).await.unwrap();
