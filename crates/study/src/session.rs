@@ -20,7 +20,7 @@ use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
 use postdoc_search::{RandomSearch, Tpe, TpeSettings, bandit};
-use postdoc_store::{Lease, Store, StudyRecord, Tally, now_ms};
+use postdoc_store::{Lease, RecentOutcome, Store, StudyRecord, Tally, now_ms};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -776,8 +776,8 @@ impl Session {
     }
 
     /// Gives the free slot to a specialist (each takes its first turns in order, then a bandit
-    /// over their recent rate of improvement decides), asks it for its next proposal, and
-    /// records it.
+    /// over how far their recent moves took the recipe decides), asks it for its next proposal,
+    /// and records it.
     async fn propose(
         &self,
         tally: &Tally,
@@ -795,9 +795,22 @@ impl Session {
             .filter(|(_, s)| !unavailable.contains_key(s.name()) && !drafting.busy.contains(s.name()))
             .collect();
         let outcomes = ctx.store.recent_outcomes(ctx.study.id, bandit::WINDOW * ctx.specialists.len()).await?;
-        let recent: Vec<Vec<Label>> = available
+        let direction = manifest.study.objective.direction;
+        let recent: Vec<Vec<Option<f64>>> = available
             .iter()
-            .map(|(_, s)| outcomes.iter().filter(|(name, _)| name == s.name()).map(|(_, l)| *l).collect())
+            .map(|(_, s)| {
+                let mine = outcomes.iter().filter(|o| o.specialist == s.name());
+                // A failure's score, if the evaluator gave one, is not to be trusted. A run
+                // stopped early was behind, by how much is not known: it is left out rather than
+                // counted as a failure, since a specialist's first, random draws are often the
+                // ones stopped, and they say nothing of what its search will find.
+                let moved = |o: &RecentOutcome| match (o.label.is_failure(), o.score, o.parent_score) {
+                    (true, ..) => Some(None),
+                    (false, Some(score), Some(parent)) => Some(Some(direction.gain(score) - direction.gain(parent))),
+                    _ => None,
+                };
+                mine.filter_map(moved).collect()
+            })
             .collect();
         let arms: Vec<bandit::Arm<'_>> = available
             .iter()
