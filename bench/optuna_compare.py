@@ -294,8 +294,16 @@ def postdoc_arm(recipe, binary, seed, trials):
         export = subprocess.run([binary, "-C", tree, "export", "--format", "jsonl"], check=True, capture_output=True,
                                 text=True).stdout
     rows = sorted((json.loads(l) for l in export.splitlines()), key=lambda r: r["id"])
+    # Each trial's full knob values: its parent's with its own edit on top, from the recipe's.
+    start = {}
+    for file in {f for f, _ in recipe.knobs.values()}:
+        with open(os.path.join(recipe.path, file), "rb") as f:
+            start.update({k: v for k, v in tomllib.load(f).items() if k in recipe.knobs})
+    values = {}
     out, overhead = [], 0.0
     for r in rows:
+        edit = r["edit"].get("values", {}) if r["edit"].get("kind") == "knobs" else {}
+        values[r["id"]] = dict(values.get(r["parent"], start), **edit)
         if r["specialist"] == "baseline":
             overhead += r["compute_seconds"]  # the baseline's seeds are postdoc's own cost
             continue
@@ -303,7 +311,8 @@ def postdoc_arm(recipe, binary, seed, trials):
             continue
         completed = r["label"] in ("keep", "discard") and r["score"] is not None
         out.append({"label": r["label"] if r["label"] in FAILURES else ("completed" if completed else "pruned"),
-                    "value": r["score"] if completed else None, "compute_s": r["compute_seconds"] + overhead})
+                    "value": r["score"] if completed else None, "compute_s": r["compute_seconds"] + overhead,
+                    "values": values[r["id"]]})
         overhead = 0.0
     return out
 
