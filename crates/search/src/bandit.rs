@@ -2,10 +2,10 @@
 //!
 //! Every specialist first makes a few proposals in turn. After that each is judged by its last
 //! [`WINDOW`] finished trials: how much each changed the score of the trial it built on (its
-//! move, negative when it made things worse), and how many failed. The moves are taken as normal draws whose spread and mean are drawn
-//! from their posterior (Thompson sampling); the specialist's value is the expected gain of its
-//! next trial over its parent, `E[max(0, move)]`, times a drawn chance that the trial does not
-//! fail. The highest value wins.
+//! move, negative when it made things worse), and how many failed. The moves are taken as
+//! normal draws whose spread and mean are drawn from their posterior (Thompson sampling); the
+//! specialist's value is the expected gain of its next trial over its parent,
+//! `E[max(0, move)]`, times a drawn chance that the trial does not fail. The highest value wins.
 //!
 //! The spread counts as much as the mean. A specialist whose knobs move the score a lot, even
 //! downwards so far, holds the levers that matter and may find a large gain once its search has
@@ -14,6 +14,7 @@
 //! post-training recipe it fed the specialist owning data-format knobs (small, frequent keeps)
 //! and starved the one owning the learning rate (two unlucky draws, then the largest gains).
 
+use crate::tpe::normal_cdf;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, StandardNormal};
@@ -85,8 +86,7 @@ fn expected_improvement(mu: f64, sigma: f64) -> f64 {
     }
     let z = mu / sigma;
     let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
-    let cdf = 0.5 * (1.0 + statrs::function::erf::erf(z / std::f64::consts::SQRT_2));
-    mu * cdf + sigma * pdf
+    mu * normal_cdf(z) + sigma * pdf
 }
 
 /// A draw from Beta(a, b) for whole a and b: the a-th smallest of a + b - 1 uniforms.

@@ -522,7 +522,7 @@ fn sample_truncated_normal(mu: f64, sigma: f64, rng: &mut impl Rng) -> f64 {
     mu.clamp(0.0, 1.0)
 }
 
-fn normal_cdf(z: f64) -> f64 {
+pub(crate) fn normal_cdf(z: f64) -> f64 {
     0.5 * (1.0 + statrs::function::erf::erf(z / std::f64::consts::SQRT_2))
 }
 
