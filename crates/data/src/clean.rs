@@ -3,8 +3,9 @@
 //! The copy is written to a temporary file beside the output and renamed at the end, so a
 //! failure never leaves half a file under the output's name.
 
-use crate::contamination::{EvalIndex, EvalItem, Record, Settings, for_each_string};
+use crate::contamination::{EvalIndex, EvalItem, Record, Settings};
 use crate::formats::recognise;
+use crate::read::scan::View;
 use crate::read::{OnMalformed, ReadError, Row, Rows};
 use crate::version::canonical_line;
 use crate::write::{RowWriter, WriteError};
@@ -104,7 +105,7 @@ pub fn decontaminate(
     let check = |row: Row, _| {
         let Row { line, fields } = row;
         let mut texts = Vec::new();
-        fields.values().for_each(|v| for_each_string(v, &mut |s| texts.push(s)));
+        fields.values().for_each(|v| v.for_each_string(&mut |s| texts.push(s)));
         let hits = index.check_texts(&texts);
         let kept = hits.is_empty().then(|| {
             let mut canonical = Vec::new();

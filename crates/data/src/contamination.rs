@@ -11,6 +11,7 @@
 //! occurs everywhere and says nothing about leakage.
 
 use crate::minhash::{Keyed, word_hashes, word_hashes_into};
+use crate::read::scan::View;
 use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -62,17 +63,7 @@ impl Record {
 }
 
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
-    for_each_string(value, &mut |s| out.push(s.to_string()));
-}
-
-/// Calls `f` on every string in `value`, at any depth, in order.
-pub(crate) fn for_each_string<'a>(value: &'a serde_json::Value, f: &mut impl FnMut(&'a str)) {
-    match value {
-        serde_json::Value::String(s) => f(s),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| for_each_string(v, f)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| for_each_string(v, f)),
-        _ => {}
-    }
+    value.for_each_string(&mut |s| out.push(s.to_string()));
 }
 
 /// The items of an evaluation file: in JSONL (by `source`'s extension), one per line holding the

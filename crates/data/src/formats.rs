@@ -11,6 +11,7 @@
 //! as a preference pair) is not written, and the reason is returned instead: nothing is dropped
 //! in silence.
 
+use crate::read::scan::{Fields, View};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -167,24 +168,30 @@ fn first_key<'a>(row: &'a Map<String, Value>, keys: &[&'static str]) -> Option<(
 /// The shape a row has, if it has one postdoc knows. Decided by the fields present, the most
 /// specific first (a preference row also has a prompt; a message list beats loose fields).
 pub fn recognise(row: &Map<String, Value>) -> Option<Shape> {
+    recognise_fields(row)
+}
+
+/// [`recognise`] of a row however it was read.
+pub(crate) fn recognise_fields(row: &impl Fields) -> Option<Shape> {
     let has = |k: &str| row.get(k).is_some_and(|v| !v.is_null());
+    let is_array = |k: &str| row.get(k).is_some_and(View::is_array);
     if has("chosen") && has("rejected") {
         return Some(Shape::Preference);
     }
-    if row.get("messages").is_some_and(Value::is_array) {
+    if is_array("messages") {
         return Some(Shape::Messages);
     }
-    if ["conversations", "conversation"].iter().any(|k| row.get(*k).is_some_and(Value::is_array)) {
+    if is_array("conversations") || is_array("conversation") {
         return Some(Shape::Sharegpt);
     }
     if has("instruction") && (has("output") || has("response")) {
         return Some(Shape::Alpaca);
     }
-    if first_key(row, &PROMPT_KEYS).is_some() {
-        if first_key(row, &COMPLETION_KEYS).is_some() {
+    if PROMPT_KEYS.iter().any(|k| has(k)) {
+        if COMPLETION_KEYS.iter().any(|k| has(k)) {
             return Some(Shape::PromptCompletion);
         }
-        if first_key(row, &ANSWER_KEYS).is_some() {
+        if ANSWER_KEYS.iter().any(|k| has(k)) {
             return Some(Shape::PromptAnswer);
         }
     }

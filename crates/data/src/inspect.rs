@@ -5,10 +5,10 @@
 //! language, and a few sample rows. Memory is bounded by the number of rows (a hash per row,
 //! a few band keys per row for near duplicates), never by their size.
 
-use crate::contamination::for_each_string;
-use crate::formats::{Shape, recognise};
+use crate::formats::{Shape, recognise_fields};
 use crate::minhash::{NearDuplicates, NearSettings, Signer};
-use crate::read::{ReadError, Row, Rows, kind_of};
+use crate::read::scan::{self, Fields, View};
+use crate::read::{ReadError, Row, Rows, row_from_text};
 use crate::version::Hasher as ContentHasher;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -30,6 +30,11 @@ impl Default for InspectSettings {
         InspectSettings { near: Some(NearSettings::default()), samples: 3, examples: 5 }
     }
 }
+
+/// Rows read before the table of distinct rows is sized for the whole file.
+const SIZED_AFTER_ROWS: u64 = 1000;
+/// Rows the table is sized for at most (about 100 MB); it grows past that as needed.
+const MAX_SIZED_ROWS: usize = 4 << 20;
 
 /// Rows on the file's first lines give the language hints (the counts need no more).
 const LANGUAGE_LINES: u64 = 10_000;
@@ -188,9 +193,11 @@ impl Inspection {
 /// file's format allows (see [`Rows::map_each`]) and tallied in file order.
 pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection, ReadError> {
     let mut acc = Accumulator::new(settings);
+    acc.file_bytes = std::fs::metadata(rows.path()).ok().map(|m| m.len());
     let analyser = acc.analyser();
-    rows.map_each(
+    rows.map_each_line(
         |row, nth| analyser.facts(row, nth),
+        |text, line, nth| analyser.facts_of_line(text, line, nth),
         |facts| {
             acc.absorb(facts);
             Ok::<_, ReadError>(())
@@ -206,10 +213,18 @@ pub struct Accumulator {
     rows: u64,
     columns: Vec<ColumnAcc>,
     column_index: HashMap<String, usize>,
+    /// The last row's names (as [`RowFacts`] holds them) and their columns.
+    schema: (Vec<u8>, Vec<usize>),
     text_chars: Histogram,
     text_tokens: Histogram,
-    /// Each distinct row's hash and the line it was first seen on.
-    seen: HashMap<u128, u64, crate::minhash::Keyed>,
+    /// Each distinct row's hash (in two halves: 24 bytes a row rather than 32) and the line it
+    /// was first seen on.
+    seen: HashMap<(u64, u64), u64, crate::minhash::Keyed>,
+    /// The file's size, when known, and the canonical bytes of the rows so far: the table of
+    /// rows is made its final size early, from the first rows' size, rather than grown (fresh
+    /// memory costs a page of zeros at a time).
+    file_bytes: Option<u64>,
+    row_bytes: u64,
     exact: Duplicates,
     near: Option<(NearDuplicates, Duplicates)>,
     scripts: [u64; SCRIPTS.len()],
@@ -233,6 +248,9 @@ struct ColumnAcc {
 /// thread) by an [`Analyser`].
 pub struct RowFacts {
     line: u64,
+    /// The fields' names, each as its length (four bytes) and bytes: one allocation per row,
+    /// and rows of one schema compare equal here.
+    names: Vec<u8>,
     fields: Vec<FieldFacts>,
     chars: u64,
     tokens: u64,
@@ -249,7 +267,6 @@ pub struct RowFacts {
 }
 
 struct FieldFacts {
-    name: String,
     kind: &'static str,
     null: bool,
     empty: bool,
@@ -267,24 +284,49 @@ impl Analyser {
     /// The facts of `row`, the `nth` of its batch (rows early in a batch keep themselves, as
     /// the file's samples are taken from its first rows).
     pub fn facts(&self, row: Row, nth: usize) -> RowFacts {
-        let Row { line, fields: map } = row;
+        let mut facts = self.facts_of(row.line, &row.fields);
+        if nth < self.samples {
+            facts.row = Some(row.fields);
+        }
+        facts
+    }
+
+    /// [`Analyser::facts`] of the JSON line `text`: read in place (see `read/scan.rs`), or
+    /// parsed into a row when it is a sample or the in-place reader leaves it to the parser.
+    pub(crate) fn facts_of_line(&self, text: &str, line: u64, nth: usize) -> Result<RowFacts, String> {
+        if nth >= self.samples
+            && let Some(object) = scan::object(text)
+        {
+            return Ok(self.facts_of(line, &object));
+        }
+        Ok(self.facts(row_from_text(text, line)?, nth))
+    }
+
+    fn facts_of(&self, line: u64, row: &impl Fields) -> RowFacts {
         // The row's text is every string in it, one per line, as the contamination engine
         // joins them; its lengths and scripts are summed string by string, and the joined
         // text made only for what reads across strings.
         let mut text = TextStats::default();
         let mut strings = 0u64;
-        for value in map.values() {
-            for_each_string(value, &mut |s| {
-                text.add(s);
+        let mut fields = Vec::with_capacity(8);
+        let mut names = Vec::with_capacity(64);
+        for (name, value) in row.fields() {
+            names.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            names.extend_from_slice(name.as_bytes());
+            let mut chars = 0;
+            value.for_each_string(&mut |s| {
+                chars = text.add(s);
                 strings += 1;
             });
+            // A string field's length is the one just counted.
+            fields.push(FieldFacts::of(value, value.as_str().map(|_| chars)));
         }
         text.add_separators(strings.saturating_sub(1));
         let joined = (line <= LANGUAGE_LINES || self.near.is_some()).then(|| {
             let mut joined = String::with_capacity(text.bytes as usize);
             let mut first = true;
-            for value in map.values() {
-                for_each_string(value, &mut |s| {
+            for (_, value) in row.fields() {
+                value.for_each_string(&mut |s| {
                     if !std::mem::take(&mut first) {
                         joined.push('\n');
                     }
@@ -299,17 +341,12 @@ impl Analyser {
             counts
         });
         let mut canonical = Vec::with_capacity(text.bytes as usize + 64);
-        crate::version::canonical_line(&map, &mut canonical);
+        row.write_canonical(&mut canonical);
         let key = hash128(&canonical);
-        let shape = recognise(&map);
         let band_keys = self.near.as_ref().zip(joined.as_ref()).and_then(|(signer, text)| signer.band_keys(text));
-        let (fields, row) = if nth < self.samples {
-            (map.iter().map(|(name, value)| FieldFacts::of(name.clone(), value)).collect(), Some(map))
-        } else {
-            (map.into_iter().map(|(name, value)| FieldFacts::of(name, &value)).collect(), None)
-        };
         RowFacts {
             line,
+            names,
             fields,
             chars: text.chars,
             tokens: text.tokens,
@@ -318,27 +355,15 @@ impl Analyser {
             canonical,
             key,
             band_keys,
-            shape,
-            row,
+            shape: recognise_fields(row),
+            row: None,
         }
     }
 }
 
 impl FieldFacts {
-    fn of(name: String, value: &Value) -> FieldFacts {
-        FieldFacts {
-            name,
-            kind: kind_of(value),
-            null: value.is_null(),
-            empty: match value {
-                Value::String(s) => s.trim().is_empty(),
-                Value::Array(a) => a.is_empty(),
-                Value::Object(o) => o.is_empty(),
-                _ => false,
-            },
-            chars: value.as_str().map(|s| s.chars().count() as u64),
-            number: value.as_f64(),
-        }
+    fn of(value: &impl View, chars: Option<u64>) -> FieldFacts {
+        FieldFacts { kind: value.kind(), null: value.is_null(), empty: value.is_empty(), chars, number: value.as_f64() }
     }
 }
 
@@ -349,9 +374,12 @@ impl Accumulator {
             rows: 0,
             columns: Vec::new(),
             column_index: HashMap::new(),
+            schema: (Vec::new(), Vec::new()),
             text_chars: Histogram::default(),
             text_tokens: Histogram::default(),
             seen: HashMap::default(),
+            file_bytes: None,
+            row_bytes: 0,
             exact: Duplicates::default(),
             near: settings.near.map(|s| (NearDuplicates::new(s), Duplicates::default())),
             scripts: [0; SCRIPTS.len()],
@@ -375,16 +403,20 @@ impl Accumulator {
     /// Tallies one row's facts; rows must come in file order.
     pub fn absorb(&mut self, facts: RowFacts) {
         self.rows += 1;
-        for field in facts.fields {
-            let i = match self.column_index.get(&field.name) {
-                Some(i) => *i,
-                None => {
-                    self.columns.push(ColumnAcc::new(&field.name));
-                    self.column_index.insert(field.name.clone(), self.columns.len() - 1);
-                    self.columns.len() - 1
-                }
-            };
-            self.columns[i].add(&field);
+        // Most rows have the last row's fields: their columns are known without a lookup.
+        if facts.names != self.schema.0 {
+            let mut columns = Vec::with_capacity(facts.fields.len());
+            let mut rest = facts.names.as_slice();
+            while let Some((len, after)) = rest.split_first_chunk::<4>() {
+                let (name, after) = after.split_at(u32::from_le_bytes(*len) as usize);
+                let name = std::str::from_utf8(name).expect("names are written from strings");
+                columns.push(self.column(name));
+                rest = after;
+            }
+            self.schema = (facts.names, columns);
+        }
+        for (field, &i) in facts.fields.iter().zip(&self.schema.1) {
+            self.columns[i].add(field);
         }
         self.text_chars.add(facts.chars);
         self.text_tokens.add(facts.tokens);
@@ -399,7 +431,16 @@ impl Accumulator {
         // The row as canonical JSON (keys in order) goes into the file's version; its hash
         // finds exact duplicates.
         self.version.add_canonical(&facts.canonical, facts.shape);
-        let repeat = match self.seen.entry(facts.key) {
+        self.row_bytes += facts.canonical.len() as u64;
+        if self.rows == SIZED_AFTER_ROWS
+            && let Some(file) = self.file_bytes
+        {
+            let expected = file as f64 / self.row_bytes as f64 * self.rows as f64;
+            // Bounded, in case the first rows are far shorter than the rest.
+            self.seen.reserve(((expected * 1.05) as usize).min(MAX_SIZED_ROWS));
+        }
+        let key = ((facts.key >> 64) as u64, facts.key as u64);
+        let repeat = match self.seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(facts.line);
@@ -429,6 +470,16 @@ impl Accumulator {
         {
             self.samples.push(Value::Object(row));
         }
+    }
+
+    /// The column called `name`, made when it is first seen.
+    fn column(&mut self, name: &str) -> usize {
+        if let Some(i) = self.column_index.get(name) {
+            return *i;
+        }
+        self.columns.push(ColumnAcc::new(name));
+        self.column_index.insert(name.to_string(), self.columns.len() - 1);
+        self.columns.len() - 1
     }
 
     pub fn finish(self, skipped: u64, skipped_examples: Vec<String>) -> Inspection {
@@ -522,18 +573,21 @@ struct TextStats {
 }
 
 impl TextStats {
-    fn add(&mut self, s: &str) {
+    /// Adds `s`; its length in characters.
+    fn add(&mut self, s: &str) -> u64 {
         self.bytes += s.len() as u64;
-        if s.is_ascii() {
+        let chars = if s.is_ascii() {
             // Most text: a character per byte, all of one script.
-            self.chars += s.len() as u64;
             self.scripts[0] += s.len() as u64;
             self.tokens += ascii_tokens(s.as_bytes());
+            s.len() as u64
         } else {
-            self.chars += s.chars().count() as u64;
             count_scripts(s, &mut self.scripts);
-            self.tokens += approximate_tokens(s);
-        }
+            self.tokens += tokens_by_characters(s);
+            s.chars().count() as u64
+        };
+        self.chars += chars;
+        chars
     }
 
     /// The newlines that join `n + 1` strings into one text (white space: no token).
@@ -565,37 +619,114 @@ fn tokens_by_characters(text: &str) -> u64 {
     tokens + run.div_ceil(4)
 }
 
-/// [`approximate_tokens`] of ASCII text, without a branch per byte: a word of n letters or
-/// digits makes a token at its 1st, 5th, 9th... character (n/4 rounded up), a mark one token.
+/// [`approximate_tokens`] of ASCII text, 64 bytes at a time: a word of n letters or digits
+/// makes a token at its 1st, 5th, 9th... character (n/4 rounded up), a mark one token. Each
+/// block becomes two bit masks (letters and digits, marks) that the compiler can work out in
+/// vector registers, and the tokens are counted in the masks.
 fn ascii_tokens(bytes: &[u8]) -> u64 {
     let mut tokens = 0u64;
-    let mut run = 0u64;
-    for &b in bytes {
-        let class = ASCII_CLASS[usize::from(b & 0x7f)];
-        // The run of letters and digits so far, back to 0 at any other byte.
-        run = (run + 1) & 0u64.wrapping_sub(u64::from(class & 1));
-        tokens += u64::from(run & 3 == 1) + u64::from(class >> 1);
+    // Where the word that runs into the next block is: its last byte's place after its last
+    // token (0 to 3).
+    let mut carry = None;
+    let mut blocks = bytes.chunks_exact(64);
+    for block in &mut blocks {
+        tokens += block_tokens(block.try_into().expect("64 bytes"), &mut carry);
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mut last = [b' '; 64];
+        last[..rest.len()].copy_from_slice(rest);
+        tokens += block_tokens(&last, &mut carry);
     }
     tokens
 }
 
-/// Per ASCII byte: 1 for a letter or digit, 2 for a mark (neither that nor white space).
-const ASCII_CLASS: [u8; 128] = {
-    let mut class = [0u8; 128];
-    let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        class[b] = if c.is_ascii_alphanumeric() {
-            1
-        } else if c.is_ascii_whitespace() || c == 0x0b {
-            0
-        } else {
-            2
-        };
-        b += 1;
+/// The tokens of one block of ASCII text; `carry` as [`ascii_tokens`] keeps it.
+fn block_tokens(block: &[u8; 64], carry: &mut Option<u32>) -> u64 {
+    let (word, mark) = classes(block);
+    // Tokens start where a word starts, and every fourth character after while it goes on:
+    // a bit moves on by four while the five bits from it to there are all in the word.
+    let mut starts = word & !(word << 1);
+    if let Some(c) = carry.take() {
+        // The word from the last block goes on here: its next token is 3 - c bytes in.
+        starts &= !1;
+        let k = 3 - c;
+        let upto = (2u64 << k) - 1;
+        if word & upto == upto {
+            starts |= 1 << k;
+        }
     }
-    class
-};
+    let runs_of_five = word & (word << 1) & (word << 2) & (word << 3) & (word << 4);
+    let (mut found, mut next) = (starts, starts);
+    while next != 0 {
+        next = (next << 4) & runs_of_five;
+        found |= next;
+    }
+    if word >> 63 == 1 {
+        *carry = Some(found.leading_zeros());
+    }
+    u64::from(found.count_ones() + mark.count_ones())
+}
+
+/// The letters and digits, and the marks (neither those nor white space, vertical tab
+/// included), among 64 ASCII bytes: bit i for byte i.
+fn classes(block: &[u8; 64]) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { classes_avx2(block) };
+    }
+    classes_by_words(block)
+}
+
+/// [`classes`] eight bytes to a 64-bit word: a byte's high bit says whether it is in a range,
+/// then the eight high bits are gathered into a byte by one multiplication.
+fn classes_by_words(block: &[u8; 64]) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = ONES * 0x80;
+    // For bytes below 0x80 (ASCII): the high bit of each sum says byte >= lo, or byte > hi.
+    let in_range = |w: u64, lo: u8, hi: u8| {
+        w.wrapping_add(ONES * u64::from(0x80 - lo)) & !w.wrapping_add(ONES * u64::from(0x7f - hi)) & HIGHS
+    };
+    let gather = |highs: u64| (highs >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    let (mut word, mut mark) = (0u64, 0u64);
+    for (i, eight) in block.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        let alnum = in_range(w, b'0', b'9') | in_range(w | (ONES * 0x20), b'a', b'z');
+        let space = in_range(w, b' ', b' ') | in_range(w, 0x09, 0x0d);
+        word |= gather(alnum) << (8 * i);
+        mark |= gather(HIGHS & !alnum & !space) << (8 * i);
+    }
+    (word, mark)
+}
+
+/// [`classes`] 32 bytes at a time in vector registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn classes_avx2(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{__m256i, _mm256_loadu_si256};
+    #[target_feature(enable = "avx2")]
+    fn half(v: __m256i) -> (u64, u64) {
+        use std::arch::x86_64::*;
+        // ASCII bytes are positive as signed bytes, so signed comparisons bound them.
+        let in_range = |v: __m256i, lo: u8, hi: u8| {
+            _mm256_and_si256(
+                _mm256_cmpgt_epi8(v, _mm256_set1_epi8(lo as i8 - 1)),
+                _mm256_cmpgt_epi8(_mm256_set1_epi8(hi as i8 + 1), v),
+            )
+        };
+        let alnum =
+            _mm256_or_si256(in_range(v, b'0', b'9'), in_range(_mm256_or_si256(v, _mm256_set1_epi8(0x20)), b'a', b'z'));
+        let space = _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b' ' as i8)), in_range(v, 0x09, 0x0d));
+        let mark = _mm256_andnot_si256(_mm256_or_si256(alnum, space), _mm256_set1_epi8(-1));
+        (u64::from(_mm256_movemask_epi8(alnum) as u32), u64::from(_mm256_movemask_epi8(mark) as u32))
+    }
+    // SAFETY: each load reads 32 of the block's 64 bytes.
+    let (lo, hi) =
+        unsafe { (_mm256_loadu_si256(block.as_ptr().cast()), _mm256_loadu_si256(block.as_ptr().add(32).cast())) };
+    let ((word_lo, mark_lo), (word_hi, mark_hi)) = (half(lo), half(hi));
+    (word_lo | word_hi << 32, mark_lo | mark_hi << 32)
+}
 
 fn hash128(bytes: &[u8]) -> u128 {
     twox_hash::XxHash3_128::oneshot(bytes)

@@ -190,6 +190,10 @@ impl Rows {
     }
 
     /// The malformed rows skipped so far.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn skipped(&self) -> &Skipped {
         &self.skipped
     }
@@ -361,20 +365,30 @@ fn read_line_into(reader: &mut (impl BufRead + ?Sized), out: &mut Vec<u8>) -> io
 /// `None` for a blank line, the message for a malformed one. Both ways of reading judge lines
 /// here.
 fn row_of_line(end: LineEnd, bytes: &[u8], at: u64) -> Option<Result<Row, String>> {
+    Some(text_of_line(end, bytes)?.and_then(|text| row_from_text(text, at)))
+}
+
+/// The text of a line that is not blank (the message when it cannot be a row's).
+fn text_of_line(end: LineEnd, bytes: &[u8]) -> Option<Result<&str, String>> {
     match end {
         LineEnd::TooLong(n) => Some(Err(format!("the line is {n} bytes, over the {MAX_LINE_BYTES}-byte limit"))),
         LineEnd::Kept if bytes.iter().all(u8::is_ascii_whitespace) => None,
-        LineEnd::Kept => Some(row_from_json(bytes, at)),
+        LineEnd::Kept => Some(utf8(bytes)),
     }
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 (invalid byte at column {})", e.valid_up_to() + 1))
 }
 
 /// A JSON text that must be an object.
 fn row_from_json(bytes: &[u8], line: u64) -> Result<Row, String> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => return Err(format!("not UTF-8 (invalid byte at column {})", e.valid_up_to() + 1)),
-    };
-    // From the checked text, so the parser does not check each string's UTF-8 again.
+    row_from_text(utf8(bytes)?, line)
+}
+
+/// [`row_from_json`] of text already checked to be UTF-8 (so the parser does not check each
+/// string again).
+pub(crate) fn row_from_text(text: &str, line: u64) -> Result<Row, String> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(fields)) => Ok(Row { line, fields }),
         Ok(other) => Err(format!("a JSON {}, not an object", kind_of(&other))),
@@ -602,6 +616,7 @@ fn printed(array: &dyn Array, i: usize) -> Value {
 }
 
 pub(crate) mod parallel;
+pub(crate) mod scan;
 
 #[cfg(test)]
 mod tests;

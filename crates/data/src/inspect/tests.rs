@@ -109,6 +109,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_characters(&text));
     }
 
+    /// Both ways of classifying a block of bytes agree with the definition, byte by byte.
+    #[test]
+    fn blocks_are_classified_as_their_bytes_are(bytes in proptest::collection::vec(0u8..128, 64)) {
+        let block: &[u8; 64] = bytes.as_slice().try_into().unwrap();
+        let (mut word, mut mark) = (0u64, 0u64);
+        for (i, b) in bytes.iter().enumerate() {
+            word |= u64::from(b.is_ascii_alphanumeric()) << i;
+            let space = b.is_ascii_whitespace() || *b == 0x0b;
+            mark |= u64::from(!b.is_ascii_alphanumeric() && !space) << i;
+        }
+        proptest::prop_assert_eq!(classes_by_words(block), (word, mark));
+        proptest::prop_assert_eq!(classes(block), (word, mark));
+    }
+
+    /// Words longer than a block, and words that cross from one block into the next.
+    #[test]
+    fn long_words_are_counted_across_blocks(text in "([a-z0-9]{0,150}[ .,]{1,2}){0,6}") {
+        proptest::prop_assert_eq!(approximate_tokens(&text), tokens_by_characters(&text));
+    }
+
     /// The byte-level count agrees with the plain definition over characters on any text.
     #[test]
     fn token_estimate_matches_its_definition(text in "(\\PC|[ \t\n\x0b.,!])*") {
@@ -129,6 +149,10 @@ fn a_file_read_on_every_core_is_inspected_as_row_by_row() {
             1 => json!({"instruction": "le chat et la souris dans la maison", "output": i}),
             2 => json!({"prompt": "数学の問題 漢字", "chosen": "はい", "rejected": "いいえ", "n": i as f64 / 3.0}),
             3 => json!({"instruction": "repeat me exactly", "output": "same"}),
+            // Escapes, nesting and negative numbers: the in-place reader must see what the parser does.
+            5 => {
+                json!({"messages": [{"role": "user", "content": format!("line\nbreak \"{i}\" é\t")}], "id": -(i as i64)})
+            }
             _ => json!({"instruction": format!("question number {i} about the river"), "input": "", "output": null}),
         };
         text.push_str(&format!("{row}\n"));

@@ -4,7 +4,7 @@
 //! too long or malformed exactly as one-at-a-time reading does, so the two give the same rows,
 //! the same skipped lines and the same errors.
 
-use super::{LineEnd, OnMalformed, ReadError, Row, Rows, read_line_into, row_of_line};
+use super::{LineEnd, OnMalformed, ReadError, Row, Rows, read_line_into, row_from_text, text_of_line};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::ops::Range;
@@ -45,6 +45,23 @@ impl Rows {
     pub fn map_each<T, E>(
         &mut self,
         map: impl Fn(Row, usize) -> T + Sync,
+        each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        T: Send,
+        E: From<ReadError>,
+    {
+        let map_line = |text: &str, line, nth| row_from_text(text, line).map(|row| map(row, nth));
+        self.map_each_line(&map, map_line, each)
+    }
+
+    /// [`Rows::map_each`] for a caller that can map a JSON line read in parallel from its text
+    /// (UTF-8, not blank) better than from the parsed row: `map_line` does it, and gives the
+    /// message for a malformed line exactly as parsing it into a row would.
+    pub(crate) fn map_each_line<T, E>(
+        &mut self,
+        map: impl Fn(Row, usize) -> T + Sync,
+        map_line: impl Fn(&str, u64, usize) -> Result<T, String> + Sync,
         mut each: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E>
     where
@@ -53,7 +70,7 @@ impl Rows {
     {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         if workers > 1 && matches!(self.source, super::Source::Lines { .. }) && !self.done {
-            return self.map_lines_in_parallel(workers, CHUNK_BYTES, &map, &mut each);
+            return self.map_lines_in_parallel(workers, CHUNK_BYTES, &map_line, &mut each);
         }
         for (nth, row) in self.by_ref().enumerate() {
             each(map(row?, nth))?;
@@ -65,7 +82,7 @@ impl Rows {
         &mut self,
         workers: usize,
         chunk_bytes: usize,
-        map: &(impl Fn(Row, usize) -> T + Sync),
+        map_line: &(impl Fn(&str, u64, usize) -> Result<T, String> + Sync),
         each: &mut impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E>
     where
@@ -91,7 +108,7 @@ impl Rows {
                 let (chunks_rx, done_tx, spare_tx) = (chunks_rx.clone(), done_tx.clone(), spare_tx.clone());
                 scope.spawn(move || {
                     for chunk in chunks_rx {
-                        let items = parse(&chunk, map);
+                        let items = parse(&chunk, map_line);
                         let _ = spare_tx.try_send((chunk.data, chunk.lines));
                         if done_tx.send((chunk.seq, items)).is_err() {
                             return; // the caller stopped
@@ -166,15 +183,15 @@ fn cut(
     Ok(())
 }
 
-fn parse<T>(chunk: &Chunk, map: &impl Fn(Row, usize) -> T) -> Vec<Item<T>> {
+fn parse<T>(chunk: &Chunk, map_line: &impl Fn(&str, u64, usize) -> Result<T, String>) -> Vec<Item<T>> {
     let mut items = Vec::with_capacity(chunk.lines.len());
     let mut nth = 0;
     for (i, span) in chunk.lines.iter().enumerate() {
         let at = chunk.first_line + i as u64;
-        match row_of_line(span.end, &chunk.data[span.range.clone()], at) {
+        match text_of_line(span.end, &chunk.data[span.range.clone()]).map(|text| map_line(text?, at, nth)) {
             None => {}
-            Some(Ok(row)) => {
-                items.push(Item::Row(map(row, nth)));
+            Some(Ok(t)) => {
+                items.push(Item::Row(t));
                 nth += 1;
             }
             Some(Err(message)) => items.push(Item::Malformed(at, message)),

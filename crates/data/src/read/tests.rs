@@ -191,7 +191,7 @@ fn all_in_parallel(
 ) -> (Vec<Row>, Skipped, Option<String>) {
     let mut rows = Rows::open(path, policy).unwrap();
     let mut out = Vec::new();
-    let result = rows.map_lines_in_parallel(workers, chunk, &|row, _| row, &mut |row| {
+    let result = rows.map_lines_in_parallel(workers, chunk, &|text, line, _| row_from_text(text, line), &mut |row| {
         out.push(row);
         Ok::<_, ReadError>(())
     });
