@@ -3,19 +3,23 @@
 //! sorted, no spaces, numbers as JSON writes them), one per line, in the file's order: the same
 //! rows written as JSON Lines with other spacing or key order, or as Parquet, hash the same; a
 //! changed, added, removed or reordered row changes the version.
+//!
+//! The hash is BLAKE3: as strong as SHA-256 for naming content, and several times faster over
+//! a large file, because it works on many 1 KiB pieces of its input at once (so the rows are
+//! given to it a megabyte at a time, not one by one). The rows are hashed in order on one
+//! thread, so its speed bounds the inspection's.
 
 use crate::formats::{self, Shape};
 use crate::read::{FileFormat, OnMalformed, ReadError, Rows};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What a dataset file holds, named by its content.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Fingerprint {
-    /// The SHA-256 of the normalised rows, in hex.
+    /// The BLAKE3 hash of the normalised rows, in hex.
     pub version: String,
     pub rows: u64,
     /// The file's size in bytes.
@@ -40,25 +44,39 @@ pub fn short(version: &str) -> &str {
 /// Hashes rows one at a time.
 #[derive(Default)]
 pub struct Hasher {
-    sha: Sha256,
+    hash: blake3::Hasher,
+    /// Rows not yet hashed: up to [`HASHED_AT_ONCE`] bytes.
+    pending: Vec<u8>,
     rows: u64,
     buf: Vec<u8>,
     shapes: BTreeMap<Shape, u64>,
 }
 
+/// Bytes of rows handed to the hash at once (enough for it to work on many pieces together).
+const HASHED_AT_ONCE: usize = 1 << 20;
+
 impl Hasher {
     pub fn add(&mut self, row: &serde_json::Map<String, Value>) {
         self.buf.clear();
         canonical_line(row, &mut self.buf);
-        self.sha.update(&self.buf);
+        self.pending.extend_from_slice(&self.buf);
+        self.hash_when_full();
         self.count(formats::recognise(row));
     }
 
     /// [`Hasher::add`] for a row whose canonical line and shape were worked out elsewhere (on
     /// another thread): `line` as [`canonical_line`] writes it.
     pub(crate) fn add_canonical(&mut self, line: &[u8], shape: Option<Shape>) {
-        self.sha.update(line);
+        self.pending.extend_from_slice(line);
+        self.hash_when_full();
         self.count(shape);
+    }
+
+    fn hash_when_full(&mut self) {
+        if self.pending.len() >= HASHED_AT_ONCE {
+            self.hash.update(&self.pending);
+            self.pending.clear();
+        }
     }
 
     fn count(&mut self, shape: Option<Shape>) {
@@ -79,7 +97,9 @@ impl Hasher {
 
     /// The version, the row count, and the shape more than half of the rows have.
     pub fn finish(self) -> (String, u64, Option<Shape>) {
-        let version = self.sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let mut hash = self.hash;
+        hash.update(&self.pending);
+        let version = hash.finalize().to_hex().to_string();
         let shape = self.shapes.iter().max_by_key(|(_, n)| **n).filter(|(_, n)| **n * 2 > self.rows).map(|(s, _)| *s);
         (version, self.rows, shape)
     }
