@@ -12,9 +12,11 @@ from the kernel:
 - postdoc: `postdoc data inspect --no-near` (schema, per-column statistics, lengths, exact
   duplicates), `postdoc data inspect` (the same plus near duplicates by MinHash/LSH), and
   `postdoc data decontaminate` (exact, normalised and 13-gram overlap with the evaluation set);
-- the Python reference, in its own virtual environment with pandas and datasketch: the same
-  statistics with pandas read in chunks and exact duplicates by hashing each row's canonical
-  JSON; near duplicates with datasketch's MinHash (128 permutations) and MinHashLSH at the same
+- the Python reference, in its own virtual environment with pandas and datasketch: the
+  per-column statistics with pandas read in chunks and exact duplicates by hashing each row's
+  canonical JSON; and, as a second reference for the inspection, everything it reports (also
+  each row's text in characters and approximate tokens, characters by script, language hints,
+  shapes and a content hash of the canonical rows); near duplicates with datasketch's MinHash (128 permutations) and MinHashLSH at the same
   threshold over the same shingles; 13-gram decontamination with a set of the evaluation
   items' 13-grams plus exact and normalised matches.
 
@@ -155,6 +157,97 @@ for chunk in pd.read_json(path, lines=True, chunksize=50000, dtype=False):
         if first != line:
             dups.append([line, first])
 json.dump({"rows": rows, "columns": stats, "exact": dups}, open(out, "w"))
+'''
+
+# The same statistics as `postdoc data inspect --no-near` reports, not only the ones above: each
+# row's text (every string, joined) in characters and approximate tokens, characters by script,
+# language hints from the first 10,000 rows, each row's post-training shape, and a content hash
+# of the canonical rows in order. Vectorised with pandas' string methods wherever they apply.
+PY_INSPECT_ALL = r'''
+import hashlib, json, sys, unicodedata
+import numpy as np
+import pandas as pd
+path, out = sys.argv[1], sys.argv[2]
+COMMON = {
+    "en": "the and of to is in that it with for this are was be you",
+    "fr": "le la les et des est une du que pour dans pas qui sur au",
+    "de": "der die und das ist nicht ein zu den mit von sich auch auf ich",
+    "es": "el los las y del es por una con para como pero su se lo",
+    "it": "il di che è non per gli della sono con anche nel questo ma si",
+    "pt": "o os não uma com para mais como dos ao foi ele das tem à",
+    "nl": "het een van en niet dat zijn op voor met ook maar wat bij er",
+}
+owner = {}
+for lang, words in COMMON.items():
+    for w in words.split():
+        owner[w] = None if w in owner else lang
+owner = {w: l for w, l in owner.items() if l}
+WORD, MARK = r"[^\W_]{1,4}", r"[^\w\s]|_"   # a token per four letters or digits, one per mark
+def script(c):
+    o = ord(c)
+    return "ascii" if o < 0x80 else unicodedata.name(c, "other").split(" ")[0].lower()
+rows, line = 0, 0
+columns, seen, dups, samples = {}, {}, [], []
+text_chars, text_tokens, scripts, languages, shapes = [], [], {}, {}, {}
+version = hashlib.blake2b(digest_size=32)
+for chunk in pd.read_json(path, lines=True, chunksize=50000, dtype=False):
+    n = len(chunk)
+    rows += n
+    row_chars, row_tokens, strings = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for col in sorted(chunk.columns):
+        s = chunk[col]
+        c = columns.setdefault(col, {"present": 0, "nulls": 0, "empty": 0, "chars": []})
+        c["present"] += int(s.notna().sum())
+        c["nulls"] += int(s.isna().sum())
+        is_str = s.map(type).eq(str).to_numpy()
+        text = s[is_str].astype(str)
+        lengths = text.str.len().to_numpy()
+        c["chars"].append(lengths)
+        c["empty"] += int((text.str.strip() == "").sum())
+        ascii = text.str.isascii().to_numpy()
+        scripts["ascii"] = scripts.get("ascii", 0) + int(lengths[ascii].sum())
+        for t in text[~ascii]:
+            for ch in t:
+                k = script(ch)
+                scripts[k] = scripts.get(k, 0) + 1
+        row_chars[is_str] += lengths
+        row_tokens[is_str] += (text.str.count(WORD) + text.str.count(MARK)).to_numpy()
+        strings[is_str] += 1
+    # The newlines that join a row's strings count as characters, as postdoc counts them.
+    row_chars += np.maximum(strings - 1, 0)
+    scripts["ascii"] = scripts.get("ascii", 0) + int(np.maximum(strings - 1, 0).sum())
+    text_chars.append(row_chars)
+    text_tokens.append(row_tokens)
+    has = lambda k: chunk[k].notna().to_numpy() if k in chunk else np.zeros(n, bool)
+    alpaca = has("instruction") & (has("output") | has("response"))
+    shapes["alpaca"] = shapes.get("alpaca", 0) + int(alpaca.sum())
+    for rec in chunk.to_dict(orient="records"):
+        line += 1
+        if len(samples) < 3:
+            samples.append(rec)
+        canonical = json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        version.update(canonical)
+        h = hashlib.blake2b(canonical, digest_size=16).digest()
+        first = seen.setdefault(h, line)
+        if first != line:
+            dups.append([line, first])
+        if line <= 10000:
+            for w in "\n".join(v for v in rec.values() if isinstance(v, str)).lower().split():
+                lang = owner.get(w.strip(".,;:!?\"'()"))
+                if lang:
+                    languages[lang] = languages.get(lang, 0) + 1
+def summary(v):
+    v = np.concatenate(v) if v else np.zeros(0, np.int64)
+    if not len(v):
+        return None
+    p50, p90, p99 = np.percentile(v, [50, 90, 99])
+    return {"count": len(v), "min": int(v.min()), "max": int(v.max()), "mean": float(v.mean()),
+            "p50": p50, "p90": p90, "p99": p99, "histogram": np.histogram(v, bins=24)[0].tolist()}
+report = {"rows": rows, "columns": {k: dict(c, chars=summary(c["chars"])) for k, c in columns.items()},
+          "text_chars": summary(text_chars), "text_tokens": summary(text_tokens), "scripts": scripts,
+          "languages": languages, "shapes": shapes, "version": version.hexdigest(), "exact": dups,
+          "samples": samples}
+json.dump(report, open(out, "w"), default=str)
 '''
 
 PY_NEAR = r'''
@@ -317,6 +410,14 @@ def main():
     results["tasks"]["inspect + exact duplicates"] = {
         "postdoc": {"seconds": pw, "peak_mib": pr, "recall": recall(planted["exact"], pairs(p_exact, "exact"))},
         "python": {"seconds": qw, "peak_mib": qr, "recall": recall(planted["exact"], [l for l, _ in json.load(open(py_out))["exact"]])},
+    }
+
+    # The same inspection against a reference that computes all of what it reports.
+    py_all = os.path.join(work, "py-inspect-all.json")
+    qw, qr = run_python("inspect_all", PY_INSPECT_ALL, [data, py_all])
+    results["tasks"]["inspect, reference computing all of it"] = {
+        "postdoc": results["tasks"]["inspect + exact duplicates"]["postdoc"],
+        "python": {"seconds": qw, "peak_mib": qr, "recall": recall(planted["exact"], [l for l, _ in json.load(open(py_all))["exact"]])},
     }
 
     # Near duplicates (postdoc's figure includes the whole inspection).
