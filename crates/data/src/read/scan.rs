@@ -82,36 +82,16 @@ impl<'a> Parser<'a> {
     }
 
     fn object(&mut self, depth: usize) -> Option<Object<'a>> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        self.skip_space();
-        let mut fields = Vec::new();
-        if self.eat(b'}').is_none() {
-            loop {
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                let name = self.string()?;
-                self.skip_space();
-                self.eat(b':')?;
-                self.skip_space();
-                fields.push((name, self.value(depth)?));
-                self.skip_space();
-                match self.peek()? {
-                    b',' => {
-                        self.at += 1;
-                        self.skip_space();
-                    }
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
+        let mut fields = self.list(depth, b'{', b'}', |p| {
+            if p.peek()? != b'"' {
+                return None;
             }
-        }
+            let name = p.string()?;
+            p.skip_space();
+            p.eat(b':')?;
+            p.skip_space();
+            Some((name, p.value(depth)?))
+        })?;
         // Rows' maps sort by name; a repeated name keeps its last value there, left to serde_json.
         if !fields.is_sorted_by(|a, b| a.0 < b.0) {
             fields.sort_by(|a, b| a.0.cmp(&b.0));
@@ -123,30 +103,41 @@ impl<'a> Parser<'a> {
     }
 
     fn array(&mut self, depth: usize) -> Option<Vec<Json<'a>>> {
+        self.list(depth, b'[', b']', |p| p.value(depth))
+    }
+
+    /// What stands between `open` and `close`, separated by commas, each part read by `part`.
+    fn list<T>(
+        &mut self,
+        depth: usize,
+        open: u8,
+        close: u8,
+        mut part: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
+        self.eat(open)?;
         self.skip_space();
-        let mut items = Vec::new();
-        if self.eat(b']').is_none() {
-            loop {
-                items.push(self.value(depth)?);
-                self.skip_space();
-                match self.peek()? {
-                    b',' => {
-                        self.at += 1;
-                        self.skip_space();
-                    }
-                    b']' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
+        let mut parts = Vec::new();
+        if self.eat(close).is_some() {
+            return Some(parts);
+        }
+        loop {
+            parts.push(part(self)?);
+            self.skip_space();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.skip_space();
                 }
+                b if b == close => {
+                    self.at += 1;
+                    return Some(parts);
+                }
+                _ => return None,
             }
         }
-        Some(items)
     }
 
     /// A string, from its opening quote.
