@@ -7,12 +7,15 @@
 
 use crate::formats::{Shape, recognise_fields};
 use crate::minhash::{NearDuplicates, NearSettings, Signer};
+use crate::read::parallel::{Batch, CHUNK_BYTES};
 use crate::read::scan::{self, Fields, View};
 use crate::read::{ReadError, Row, Rows, row_from_text};
 use crate::version::Hasher as ContentHasher;
+use seen::Seen;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +36,9 @@ impl Default for InspectSettings {
 
 /// Rows read before the table of distinct rows is sized for the whole file.
 const SIZED_AFTER_ROWS: u64 = 1000;
-/// Rows the table is sized for at most (about 100 MB); it grows past that as needed.
+/// How many rows ahead the table of rows seen is asked for a row's slot.
+const PREFETCH_AHEAD: usize = 8;
+/// Rows the table is sized for at most (about 200 MB); it grows past that as needed.
 const MAX_SIZED_ROWS: usize = 4 << 20;
 
 /// Rows on the file's first lines give the language hints (the counts need no more).
@@ -194,15 +199,22 @@ impl Inspection {
 pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection, ReadError> {
     let mut acc = Accumulator::new(settings);
     acc.file_bytes = std::fs::metadata(rows.path()).ok().map(|m| m.len());
-    let analyser = acc.analyser();
-    rows.map_each_line(
-        |row, nth| analyser.facts(row, nth),
-        |text, line, nth| analyser.facts_of_line(text, line, nth),
-        |facts| {
-            acc.absorb(facts);
-            Ok::<_, ReadError>(())
-        },
-    )?;
+    if rows.reads_in_parallel() {
+        let analyser = acc.analyser();
+        rows.fold_lines_in_parallel(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            CHUNK_BYTES,
+            &|facts: &mut Facts, text: &str, line, nth| analyser.add_line(facts, text, line, nth),
+            &mut |facts, taken| {
+                acc.absorb(facts, taken);
+                Ok::<_, ReadError>(())
+            },
+        )?;
+    } else {
+        for row in rows.by_ref() {
+            acc.add(&row?);
+        }
+    }
     let skipped = rows.skipped().clone();
     Ok(acc.finish(skipped.count, skipped.first))
 }
@@ -217,9 +229,8 @@ pub struct Accumulator {
     schema: (Vec<u8>, Vec<usize>),
     text_chars: Histogram,
     text_tokens: Histogram,
-    /// Each distinct row's hash (in two halves: 24 bytes a row rather than 32) and the line it
-    /// was first seen on.
-    seen: HashMap<(u64, u64), u64, crate::minhash::Keyed>,
+    /// Each distinct row's hash and the line it was first seen on.
+    seen: Seen,
     /// The file's size, when known, and the canonical bytes of the rows so far: the table of
     /// rows is made its final size early, from the first rows' size, rather than grown (fresh
     /// memory costs a page of zeros at a time).
@@ -232,6 +243,8 @@ pub struct Accumulator {
     shapes: BTreeMap<Shape, u64>,
     version: ContentHasher,
     samples: Vec<Value>,
+    /// The facts of a row given by [`Accumulator::add`], kept for the next one.
+    scratch: Facts,
 }
 
 struct ColumnAcc {
@@ -244,26 +257,66 @@ struct ColumnAcc {
     numbers: Option<Numbers>,
 }
 
-/// What one row adds to an inspection, worked out without the rest of the file (so on any
-/// thread) by an [`Analyser`].
-pub struct RowFacts {
-    line: u64,
-    /// The fields' names, each as its length (four bytes) and bytes: one allocation per row,
-    /// and rows of one schema compare equal here.
+/// What a batch of rows adds to an inspection, worked out without the rest of the file (so on
+/// any thread) by an [`Analyser`]. Each row's parts of varying size lie one after another in
+/// buffers the batch's rows share.
+#[derive(Default)]
+pub struct Facts {
+    rows: Vec<RowFacts>,
+    /// The fields' names, each as its length (four bytes) and bytes: rows of one schema compare
+    /// equal here.
     names: Vec<u8>,
     fields: Vec<FieldFacts>,
+    /// The rows as the version hashes them (canonical JSON lines).
+    canonical: Vec<u8>,
+    /// Band keys for near duplicates (none for a row without words).
+    band_keys: Vec<u64>,
+}
+
+/// One row of [`Facts`].
+struct RowFacts {
+    line: u64,
+    /// Where the row's parts end in the batch's buffers; each starts where the row before ends.
+    ends: Ends,
     chars: u64,
     tokens: u64,
     scripts: [u64; SCRIPTS.len()],
     /// For rows on the file's first lines only.
     language_words: Option<[u64; COMMON_WORDS.len()]>,
-    /// The row as the version hashes it, and a 128-bit hash of that for exact duplicates.
-    canonical: Vec<u8>,
+    /// A 128-bit hash of the canonical row, for exact duplicates.
     key: u128,
-    band_keys: Option<Vec<u64>>,
     shape: Option<Shape>,
     /// The row itself, when it may be one of the samples.
     row: Option<Map<String, Value>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Ends {
+    names: usize,
+    fields: usize,
+    canonical: usize,
+    band_keys: usize,
+}
+
+impl Facts {
+    /// Where row `i`'s parts start.
+    fn starts(&self, i: usize) -> Ends {
+        i.checked_sub(1).map_or_else(Ends::default, |before| self.rows[before].ends)
+    }
+}
+
+impl Batch for Facts {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.names.clear();
+        self.fields.clear();
+        self.canonical.clear();
+        self.band_keys.clear();
+    }
 }
 
 struct FieldFacts {
@@ -281,45 +334,44 @@ pub struct Analyser {
 }
 
 impl Analyser {
-    /// The facts of `row`, the `nth` of its batch (rows early in a batch keep themselves, as
-    /// the file's samples are taken from its first rows).
-    pub fn facts(&self, row: Row, nth: usize) -> RowFacts {
-        let mut facts = self.facts_of(row.line, &row.fields);
+    /// Adds the facts of `row`, the `nth` of its batch (rows early in a batch keep themselves,
+    /// as the file's samples are taken from its first rows).
+    pub fn add(&self, facts: &mut Facts, row: Row, nth: usize) {
+        self.add_fields(facts, row.line, &row.fields);
         if nth < self.samples {
-            facts.row = Some(row.fields);
+            facts.rows.last_mut().expect("a row was just added").row = Some(row.fields);
         }
-        facts
     }
 
-    /// [`Analyser::facts`] of the JSON line `text`: read in place (see `read/scan.rs`), or
-    /// parsed into a row when it is a sample or the in-place reader leaves it to the parser.
-    pub(crate) fn facts_of_line(&self, text: &str, line: u64, nth: usize) -> Result<RowFacts, String> {
+    /// [`Analyser::add`] of the JSON line `text`: read in place (see `read/scan.rs`), or parsed
+    /// into a row when it is a sample or the in-place reader leaves it to the parser.
+    pub(crate) fn add_line(&self, facts: &mut Facts, text: &str, line: u64, nth: usize) -> Result<(), String> {
         if nth >= self.samples
             && let Some(object) = scan::object(text)
         {
-            return Ok(self.facts_of(line, &object));
+            self.add_fields(facts, line, &object);
+            return Ok(());
         }
-        Ok(self.facts(row_from_text(text, line)?, nth))
+        self.add(facts, row_from_text(text, line)?, nth);
+        Ok(())
     }
 
-    fn facts_of(&self, line: u64, row: &impl Fields) -> RowFacts {
+    fn add_fields(&self, facts: &mut Facts, line: u64, row: &impl Fields) {
         // The row's text is every string in it, one per line, as the contamination engine
         // joins them; its lengths and scripts are summed string by string, and the joined
         // text made only for what reads across strings.
         let mut text = TextStats::default();
         let mut strings = 0u64;
-        let mut fields = Vec::with_capacity(8);
-        let mut names = Vec::with_capacity(64);
         for (name, value) in row.fields() {
-            names.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            names.extend_from_slice(name.as_bytes());
+            facts.names.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            facts.names.extend_from_slice(name.as_bytes());
             let mut chars = 0;
             value.for_each_string(&mut |s| {
                 chars = text.add(s);
                 strings += 1;
             });
             // A string field's length is the one just counted.
-            fields.push(FieldFacts::of(value, value.as_str().map(|_| chars)));
+            facts.fields.push(FieldFacts::of(value, value.as_str().map(|_| chars)));
         }
         text.add_separators(strings.saturating_sub(1));
         let joined = (line <= LANGUAGE_LINES || self.near.is_some()).then(|| {
@@ -340,24 +392,31 @@ impl Analyser {
             count_language_words(joined, &mut counts);
             counts
         });
-        let mut canonical = Vec::with_capacity(text.bytes as usize + 64);
-        row.write_canonical(&mut canonical);
-        let key = hash128(&canonical);
-        let band_keys = self.near.as_ref().zip(joined.as_ref()).and_then(|(signer, text)| signer.band_keys(text));
-        RowFacts {
+        let start = facts.canonical.len();
+        row.write_canonical(&mut facts.canonical);
+        let key = hash128(&facts.canonical[start..]);
+        if let Some((signer, text)) = self.near.as_ref().zip(joined.as_ref())
+            && let Some(keys) = signer.band_keys(text)
+        {
+            facts.band_keys.extend(keys);
+        }
+        let ends = Ends {
+            names: facts.names.len(),
+            fields: facts.fields.len(),
+            canonical: facts.canonical.len(),
+            band_keys: facts.band_keys.len(),
+        };
+        facts.rows.push(RowFacts {
             line,
-            names,
-            fields,
+            ends,
             chars: text.chars,
             tokens: text.tokens,
             scripts: text.scripts,
             language_words,
-            canonical,
             key,
-            band_keys,
             shape: recognise_fields(row),
             row: None,
-        }
+        });
     }
 }
 
@@ -377,7 +436,7 @@ impl Accumulator {
             schema: (Vec::new(), Vec::new()),
             text_chars: Histogram::default(),
             text_tokens: Histogram::default(),
-            seen: HashMap::default(),
+            seen: Seen::default(),
             file_bytes: None,
             row_bytes: 0,
             exact: Duplicates::default(),
@@ -387,6 +446,7 @@ impl Accumulator {
             shapes: BTreeMap::new(),
             version: ContentHasher::default(),
             samples: Vec::new(),
+            scratch: Facts::default(),
         }
     }
 
@@ -396,26 +456,59 @@ impl Accumulator {
     }
 
     pub fn add(&mut self, row: &Row) {
-        let facts = self.analyser().facts(row.clone(), self.samples.len());
-        self.absorb(facts);
+        let mut facts = std::mem::take(&mut self.scratch);
+        facts.clear();
+        self.analyser().add(&mut facts, row.clone(), self.samples.len());
+        self.absorb(&mut facts, 0..1);
+        self.scratch = facts;
     }
 
-    /// Tallies one row's facts; rows must come in file order.
-    pub fn absorb(&mut self, facts: RowFacts) {
+    /// Tallies the facts of a batch's rows `taken` (taking its sample rows); rows must come in
+    /// file order.
+    pub fn absorb(&mut self, facts: &mut Facts, taken: Range<usize>) {
+        if taken.is_empty() {
+            return;
+        }
+        let first = facts.starts(taken.start);
+        let mut starts = first;
+        for i in taken.clone() {
+            // The rows' slots in the table of rows seen are far apart in memory: ask for those
+            // of the rows a few places ahead while this one is tallied.
+            if let Some(ahead) = facts.rows.get(i + PREFETCH_AHEAD).filter(|_| i + PREFETCH_AHEAD < taken.end) {
+                self.seen.prefetch(ahead.key);
+            }
+            let ends = facts.rows[i].ends;
+            let names = &facts.names[starts.names..ends.names];
+            let fields = &facts.fields[starts.fields..ends.fields];
+            let band_keys = &facts.band_keys[starts.band_keys..ends.band_keys];
+            let row_bytes = (ends.canonical - starts.canonical) as u64;
+            starts = ends;
+            let row = &mut facts.rows[i];
+            self.absorb_row(row, names, fields, band_keys, row_bytes);
+        }
+        // The rows as canonical JSON (keys in order), one after another, go into the file's
+        // version at once.
+        self.version.add_canonical(
+            &facts.canonical[first.canonical..starts.canonical],
+            facts.rows[taken].iter().map(|r| r.shape),
+        );
+    }
+
+    fn absorb_row(&mut self, facts: &mut RowFacts, names: &[u8], fields: &[FieldFacts], band_keys: &[u64], bytes: u64) {
         self.rows += 1;
         // Most rows have the last row's fields: their columns are known without a lookup.
-        if facts.names != self.schema.0 {
-            let mut columns = Vec::with_capacity(facts.fields.len());
-            let mut rest = facts.names.as_slice();
+        if names != self.schema.0 {
+            let mut columns = Vec::with_capacity(fields.len());
+            let mut rest = names;
             while let Some((len, after)) = rest.split_first_chunk::<4>() {
                 let (name, after) = after.split_at(u32::from_le_bytes(*len) as usize);
                 let name = std::str::from_utf8(name).expect("names are written from strings");
                 columns.push(self.column(name));
                 rest = after;
             }
-            self.schema = (facts.names, columns);
+            self.schema = (names.to_vec(), columns);
         }
-        for (field, &i) in facts.fields.iter().zip(&self.schema.1) {
+        for (field, &i) in fields.iter().zip(&self.schema.1) {
             self.columns[i].add(field);
         }
         self.text_chars.add(facts.chars);
@@ -428,10 +521,7 @@ impl Accumulator {
                 *total += n;
             }
         }
-        // The row as canonical JSON (keys in order) goes into the file's version; its hash
-        // finds exact duplicates.
-        self.version.add_canonical(&facts.canonical, facts.shape);
-        self.row_bytes += facts.canonical.len() as u64;
+        self.row_bytes += bytes;
         if self.rows == SIZED_AFTER_ROWS
             && let Some(file) = self.file_bytes
         {
@@ -439,22 +529,18 @@ impl Accumulator {
             // Bounded, in case the first rows are far shorter than the rest.
             self.seen.reserve(((expected * 1.05) as usize).min(MAX_SIZED_ROWS));
         }
-        let key = ((facts.key >> 64) as u64, facts.key as u64);
-        let repeat = match self.seen.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(facts.line);
-                None
-            }
-        };
+        // The hash of the whole row finds exact duplicates.
+        let repeat = self.seen.first_or_insert(facts.key, facts.line);
         if let Some(first) = repeat {
             self.exact.count += 1;
             if self.exact.examples.len() < self.settings.examples {
                 self.exact.examples.push((facts.line, first));
             }
         }
-        if let (Some((near, found)), Some(keys)) = (&mut self.near, &facts.band_keys) {
-            let earlier = near.insert(facts.line, keys);
+        if let Some((near, found)) = &mut self.near
+            && !band_keys.is_empty()
+        {
+            let earlier = near.insert(facts.line, band_keys);
             if let (Some(first), None) = (earlier, repeat) {
                 found.count += 1;
                 if found.examples.len() < self.settings.examples {
@@ -466,7 +552,7 @@ impl Accumulator {
             *self.shapes.entry(shape).or_default() += 1;
         }
         if self.samples.len() < self.settings.samples
-            && let Some(row) = facts.row
+            && let Some(row) = facts.row.take()
         {
             self.samples.push(Value::Object(row));
         }
@@ -926,5 +1012,6 @@ impl Histogram {
     }
 }
 
+mod seen;
 #[cfg(test)]
 mod tests;

@@ -64,12 +64,20 @@ impl Hasher {
         self.count(formats::recognise(row));
     }
 
-    /// [`Hasher::add`] for a row whose canonical line and shape were worked out elsewhere (on
-    /// another thread): `line` as [`canonical_line`] writes it.
-    pub(crate) fn add_canonical(&mut self, line: &[u8], shape: Option<Shape>) {
-        self.pending.extend_from_slice(line);
-        self.hash_when_full();
-        self.count(shape);
+    /// [`Hasher::add`] for rows whose canonical lines were written elsewhere (on other
+    /// threads): `lines` holds them one after another, as [`canonical_line`] writes them, and
+    /// `shapes` their shapes.
+    pub(crate) fn add_canonical(&mut self, lines: &[u8], shapes: impl IntoIterator<Item = Option<Shape>>) {
+        if self.pending.is_empty() && lines.len() >= HASHED_AT_ONCE / 8 {
+            // Long enough to be hashed as it is, without a copy.
+            self.hash.update(lines);
+        } else {
+            self.pending.extend_from_slice(lines);
+            self.hash_when_full();
+        }
+        for shape in shapes {
+            self.count(shape);
+        }
     }
 
     fn hash_when_full(&mut self) {
@@ -119,7 +127,7 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, ReadError> {
             (line, formats::recognise(&row.fields))
         },
         |(line, shape)| {
-            hasher.add_canonical(&line, shape);
+            hasher.add_canonical(&line, [shape]);
             Ok::<_, ReadError>(())
         },
     )?;

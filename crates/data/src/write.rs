@@ -142,7 +142,7 @@ impl RowWriter {
         match self.sink.as_mut().expect("a writer is used until it finishes") {
             Sink::Jsonl(w) => {
                 w.write_all(line).map_err(|source| WriteError::Io { path: self.partial.clone(), source })?;
-                self.hasher.add_canonical(line, shape);
+                self.hasher.add_canonical(line, [shape]);
                 Ok(())
             }
             Sink::Parquet { .. } => {

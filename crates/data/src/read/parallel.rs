@@ -1,10 +1,10 @@
-//! JSON Lines read on every core. One thread cuts the file into chunks of whole lines (cheap:
-//! it only looks for line ends); workers parse the lines of a chunk and map each row; the
-//! caller's thread takes the results back in file order. Lines are numbered, judged blank,
+//! JSON Lines read on every core. One thread reads the file into chunks and cuts them after
+//! their last line end (cheap: it only looks for line ends); workers make each chunk's rows
+//! into one batch; the caller's thread takes the batches back in file order. Lines are numbered, judged blank,
 //! too long or malformed exactly as one-at-a-time reading does, so the two give the same rows,
 //! the same skipped lines and the same errors.
 
-use super::{LineEnd, OnMalformed, ReadError, Row, Rows, read_line_into, row_from_text, text_of_line};
+use super::{LineEnd, OnMalformed, ReadError, Row, Rows, row_from_text, text_of_line};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::ops::Range;
@@ -31,9 +31,33 @@ struct Span {
     end: LineEnd,
 }
 
-enum Item<T> {
-    Row(T),
-    Malformed(u64, String),
+/// What a worker makes of a chunk's rows: filled row by row (nothing added for a malformed
+/// line), handed to the caller whole, then cleared and given back for a later chunk. Rows kept in a few buffers per chunk, rather than
+/// in allocations of their own, are not allocated on one thread and freed on another, and their
+/// memory is reused rather than fresh.
+pub(crate) trait Batch: Default + Send {
+    /// Rows added so far.
+    fn len(&self) -> usize;
+    fn clear(&mut self);
+}
+
+/// The plainest batch: one value per row, taken out by the caller.
+impl<T: Send> Batch for Vec<Option<T>> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+}
+
+/// A worker's output for one chunk: its batch, and its malformed lines, each with the number
+/// of the batch's rows that come before it.
+struct Done<B> {
+    seq: u64,
+    batch: B,
+    malformed: Vec<(usize, u64, String)>,
 }
 
 impl Rows {
@@ -68,9 +92,16 @@ impl Rows {
         T: Send,
         E: From<ReadError>,
     {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if workers > 1 && matches!(self.source, super::Source::Lines { .. }) && !self.done {
-            return self.map_lines_in_parallel(workers, CHUNK_BYTES, &map_line, &mut each);
+        if self.reads_in_parallel() {
+            return self.fold_lines_in_parallel(
+                workers(),
+                CHUNK_BYTES,
+                &|batch: &mut Vec<Option<T>>, text: &str, line, nth| {
+                    batch.push(Some(map_line(text, line, nth)?));
+                    Ok(())
+                },
+                &mut |batch, rows| batch[rows].iter_mut().filter_map(Option::take).try_for_each(&mut each),
+            );
         }
         for (nth, row) in self.by_ref().enumerate() {
             each(map(row?, nth))?;
@@ -78,15 +109,25 @@ impl Rows {
         Ok(())
     }
 
-    pub(super) fn map_lines_in_parallel<T, E>(
+    /// Whether [`Rows::fold_lines_in_parallel`] would read these rows on several threads.
+    pub(crate) fn reads_in_parallel(&self) -> bool {
+        workers() > 1 && matches!(self.source, super::Source::Lines { .. }) && !self.done
+    }
+
+    /// Reads the JSON lines left on `workers` threads in chunks of about `chunk_bytes`: `add`
+    /// puts each line's row (UTF-8, not blank; the `nth` row of its chunk) into its chunk's
+    /// batch, or gives the message for a malformed line exactly as parsing it into a row would;
+    /// `each` is handed the batches in file order with the rows to take from it now (the rows
+    /// between malformed lines), until it returns an error or reading gives one.
+    pub(crate) fn fold_lines_in_parallel<B, E>(
         &mut self,
         workers: usize,
         chunk_bytes: usize,
-        map_line: &(impl Fn(&str, u64, usize) -> Result<T, String> + Sync),
-        each: &mut impl FnMut(T) -> Result<(), E>,
+        add: &(impl Fn(&mut B, &str, u64, usize) -> Result<(), String> + Sync),
+        each: &mut impl FnMut(&mut B, Range<usize>) -> Result<(), E>,
     ) -> Result<(), E>
     where
-        T: Send,
+        B: Batch,
         E: From<ReadError>,
     {
         let super::Source::Lines { reader, line } = &mut self.source else {
@@ -98,43 +139,53 @@ impl Rows {
         let (path, policy, skipped) = (&self.path, self.policy, &mut self.skipped);
         let reader: &mut (dyn BufRead + Send) = reader.as_mut();
         std::thread::scope(|scope| {
-            let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Chunk>(workers * QUEUE_PER_WORKER);
-            let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, Vec<Item<T>>)>(workers * QUEUE_PER_WORKER);
-            // Chunks' buffers go back to the cutter: fresh memory costs the kernel a page of
-            // zeros at a time.
-            let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Buffers>(workers * (QUEUE_PER_WORKER + 1));
+            let queue = workers * QUEUE_PER_WORKER;
+            let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Chunk>(queue);
+            let (done_tx, done_rx) = crossbeam_channel::bounded::<Done<B>>(queue);
+            // Chunks' buffers go back to the cutter, and batches to the workers: fresh memory
+            // costs the kernel a page of zeros at a time.
+            let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Buffers>(queue + workers);
+            let (batches_tx, batches_rx) = crossbeam_channel::bounded::<B>(queue + workers);
             let cutter = scope.spawn(move || cut(reader, first_line, chunk_bytes, &chunks_tx, &spare_rx));
             for _ in 0..workers {
                 let (chunks_rx, done_tx, spare_tx) = (chunks_rx.clone(), done_tx.clone(), spare_tx.clone());
+                let batches_rx = batches_rx.clone();
                 scope.spawn(move || {
                     for chunk in chunks_rx {
-                        let items = parse(&chunk, map_line);
+                        let mut batch = batches_rx.try_recv().unwrap_or_default();
+                        batch.clear();
+                        let malformed = fill(&chunk, &mut batch, add);
                         let _ = spare_tx.try_send((chunk.data, chunk.lines));
-                        if done_tx.send((chunk.seq, items)).is_err() {
+                        if done_tx.send(Done { seq: chunk.seq, batch, malformed }).is_err() {
                             return; // the caller stopped
                         }
                     }
                 });
             }
-            drop((chunks_rx, done_tx, spare_tx));
-            let mut waiting: BTreeMap<u64, Vec<Item<T>>> = BTreeMap::new();
+            drop((chunks_rx, done_tx, spare_tx, batches_rx));
+            let mut waiting: BTreeMap<u64, Done<B>> = BTreeMap::new();
             let mut next = 0;
-            for (seq, items) in done_rx {
-                waiting.insert(seq, items);
-                while let Some(items) = waiting.remove(&next) {
+            for done in done_rx {
+                waiting.insert(done.seq, done);
+                while let Some(Done { mut batch, malformed, .. }) = waiting.remove(&next) {
                     next += 1;
-                    for item in items {
-                        match item {
-                            Item::Row(t) => each(t)?,
-                            Item::Malformed(line, message) => {
-                                let e = ReadError::Malformed { path: path.clone(), line, message };
-                                match policy {
-                                    OnMalformed::Skip => skipped.note(&e),
-                                    OnMalformed::Fail => return Err(e.into()),
-                                }
-                            }
+                    let mut from = 0;
+                    for (before, line, message) in malformed {
+                        if before > from {
+                            each(&mut batch, from..before)?;
+                            from = before;
+                        }
+                        let e = ReadError::Malformed { path: path.clone(), line, message };
+                        match policy {
+                            OnMalformed::Skip => skipped.note(&e),
+                            OnMalformed::Fail => return Err(e.into()),
                         }
                     }
+                    let rows = batch.len();
+                    if rows > from {
+                        each(&mut batch, from..rows)?;
+                    }
+                    let _ = batches_tx.try_send(batch);
                 }
             }
             match cutter.join() {
@@ -146,8 +197,15 @@ impl Rows {
     }
 }
 
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Cuts `reader` into chunks of whole lines, numbered from `first_line`, until its end or until
-/// no worker takes them any more.
+/// no worker takes them any more. The file is read straight into the chunks' buffers, a
+/// buffer's worth at a time, and cut after the last line end in it; the line begun there is
+/// carried to the next chunk. A line longer than a buffer grows it, up to the limit: beyond
+/// that the line is counted and passed over, not held.
 fn cut(
     reader: &mut (dyn BufRead + Send),
     first_line: u64,
@@ -156,23 +214,64 @@ fn cut(
     spare: &crossbeam_channel::Receiver<Buffers>,
 ) -> io::Result<()> {
     let mut line = first_line;
+    // The start of the line the last chunk ended in.
+    let mut carried: Vec<u8> = Vec::new();
+    // The bytes so far of a line over the limit, being passed over.
+    let mut passing: Option<usize> = None;
+    let mut end = false;
     for seq in 0.. {
-        let (mut data, mut lines) = spare.try_recv().unwrap_or_else(|_| (Vec::with_capacity(chunk_bytes), Vec::new()));
-        data.clear();
+        let (mut data, mut lines) = spare.try_recv().unwrap_or_default();
         lines.clear();
-        let mut chunk = Chunk { seq, first_line: line, data, lines };
-        let mut end = false;
-        while chunk.data.len() < chunk_bytes {
-            let start = chunk.data.len();
-            match read_line_into(reader, &mut chunk.data)? {
-                None => {
-                    end = true;
+        // A buffer keeps its length from chunk to chunk (only `filled` of it is this chunk's),
+        // so that it is not zeroed again each time.
+        let size = chunk_bytes.max(carried.len() * 2).max(1);
+        if data.len() < size {
+            data.resize(size, 0);
+        }
+        data[..carried.len()].copy_from_slice(&carried);
+        let (mut filled, mut start, mut scanned) = (carried.len(), 0, 0);
+        carried.clear();
+        loop {
+            while let Some(i) = memchr::memchr(b'\n', &data[scanned..filled]) {
+                let at = scanned + i;
+                lines.push(span(&data, start..at, passing.take()));
+                (start, scanned) = (at + 1, at + 1);
+            }
+            scanned = filled;
+            let begun = filled - start;
+            if let Some(passed) = &mut passing {
+                *passed += begun;
+            } else if begun > super::MAX_LINE_BYTES {
+                passing = Some(begun);
+            }
+            if passing.is_some() {
+                // Nothing of a line over the limit is kept.
+                (filled, scanned) = (start, start);
+            }
+            if end {
+                if filled > start || passing.is_some() {
+                    lines.push(span(&data, start..filled, passing.take()));
+                }
+                start = filled;
+                break;
+            }
+            if filled == data.len() {
+                if start > 0 {
                     break;
                 }
-                Some(line_end) => chunk.lines.push(Span { range: start..chunk.data.len(), end: line_end }),
+                // No line ends in the whole buffer: it must grow to hold one.
+                data.resize(data.len() * 2, 0);
+            }
+            match reader.read(&mut data[filled..]) {
+                Ok(0) => end = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
-        line += chunk.lines.len() as u64;
+        carried.extend_from_slice(&data[start..filled]);
+        line += lines.len() as u64;
+        let chunk = Chunk { seq, first_line: line - lines.len() as u64, data, lines };
         if !chunk.lines.is_empty() && chunks.send(chunk).is_err() {
             return Ok(());
         }
@@ -183,19 +282,32 @@ fn cut(
     Ok(())
 }
 
-fn parse<T>(chunk: &Chunk, map_line: &impl Fn(&str, u64, usize) -> Result<T, String>) -> Vec<Item<T>> {
-    let mut items = Vec::with_capacity(chunk.lines.len());
-    let mut nth = 0;
+/// The line at `range` of a chunk's data (without its `\n`), as [`read_line_into`] would end
+/// it: without a final `\r`, or refused for its length (`passed` bytes of it already gone).
+fn span(data: &[u8], range: Range<usize>, passed: Option<usize>) -> Span {
+    let total = passed.unwrap_or(0) + range.len();
+    if passed.is_some() || total > super::MAX_LINE_BYTES {
+        return Span { range: 0..0, end: LineEnd::TooLong(total) };
+    }
+    let end = if data[range.clone()].last() == Some(&b'\r') { range.end - 1 } else { range.end };
+    Span { range: range.start..end, end: LineEnd::Kept }
+}
+
+/// Adds a chunk's rows to `batch`; its malformed lines, each after the rows before it.
+fn fill<B: Batch>(
+    chunk: &Chunk,
+    batch: &mut B,
+    add: &impl Fn(&mut B, &str, u64, usize) -> Result<(), String>,
+) -> Vec<(usize, u64, String)> {
+    let mut malformed = Vec::new();
     for (i, span) in chunk.lines.iter().enumerate() {
         let at = chunk.first_line + i as u64;
-        match text_of_line(span.end, &chunk.data[span.range.clone()]).map(|text| map_line(text?, at, nth)) {
-            None => {}
-            Some(Ok(t)) => {
-                items.push(Item::Row(t));
-                nth += 1;
-            }
-            Some(Err(message)) => items.push(Item::Malformed(at, message)),
+        let nth = batch.len();
+        if let Some(Err(message)) =
+            text_of_line(span.end, &chunk.data[span.range.clone()]).map(|text| add(batch, text?, at, nth))
+        {
+            malformed.push((batch.len(), at, message));
         }
     }
-    items
+    malformed
 }

@@ -191,8 +191,12 @@ fn all_in_parallel(
 ) -> (Vec<Row>, Skipped, Option<String>) {
     let mut rows = Rows::open(path, policy).unwrap();
     let mut out = Vec::new();
-    let result = rows.map_lines_in_parallel(workers, chunk, &|text, line, _| row_from_text(text, line), &mut |row| {
-        out.push(row);
+    let add = |batch: &mut Vec<Option<Row>>, text: &str, line, _| {
+        batch.push(Some(row_from_text(text, line)?));
+        Ok(())
+    };
+    let result = rows.fold_lines_in_parallel(workers, chunk, &add, &mut |batch, taken| {
+        out.extend(batch[taken].iter_mut().map(|row| row.take().unwrap()));
         Ok::<_, ReadError>(())
     });
     (out, rows.skipped().clone(), result.err().map(|e| e.to_string()))
@@ -224,6 +228,15 @@ fn json_lines_read_in_parallel_are_read_as_one_at_a_time() {
     }
     let planned = (0..300).filter(|i| i % 11 >= 5).count() + 1;
     assert_eq!(all(&path, OnMalformed::Skip).0.len(), planned, "the file is as planned");
+    // However the file ends: a last line with a `\r` and no `\n`, a blank last line, a lone
+    // line end, nothing at all.
+    for (i, ending) in [&b"{\"a\": 1}\r"[..], b"{\"a\": 1}\n  ", b"\n", b"\r", b""].into_iter().enumerate() {
+        let path = write(dir.path(), &format!("end{i}.jsonl"), &[&bytes[..200], ending].concat());
+        let expected = all(&path, OnMalformed::Skip);
+        for (workers, chunk) in [(1, 1), (2, 7), (2, 1 << 20)] {
+            assert_eq!(all_in_parallel(&path, OnMalformed::Skip, workers, chunk), expected, "ending {ending:?}");
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
