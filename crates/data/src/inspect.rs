@@ -7,7 +7,7 @@
 
 use crate::formats::{Shape, recognise_fields};
 use crate::minhash::{NearDuplicates, NearSettings, Signer};
-use crate::read::parallel::{Batch, CHUNK_BYTES};
+use crate::read::parallel::{Batch, CHUNK_BYTES, workers};
 use crate::read::scan::{self, Fields, View};
 use crate::read::{ReadError, Row, Rows, row_from_text};
 use crate::version::Hasher as ContentHasher;
@@ -202,7 +202,7 @@ pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection
     if rows.reads_in_parallel() {
         let analyser = acc.analyser();
         rows.fold_lines_in_parallel(
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            workers(),
             CHUNK_BYTES,
             &|facts: &mut Facts, text: &str, line, nth| analyser.add_line(facts, text, line, nth),
             &mut |facts, taken| {

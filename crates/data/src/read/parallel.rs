@@ -197,7 +197,8 @@ impl Rows {
     }
 }
 
-fn workers() -> usize {
+/// Threads to read on: one per core.
+pub(crate) fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
