@@ -212,7 +212,7 @@ pub fn inspect(rows: &mut Rows, settings: &InspectSettings) -> Result<Inspection
         )?;
     } else {
         for row in rows.by_ref() {
-            acc.add(&row?);
+            acc.add_owned(row?);
         }
     }
     let skipped = rows.skipped().clone();
@@ -456,9 +456,14 @@ impl Accumulator {
     }
 
     pub fn add(&mut self, row: &Row) {
+        self.add_owned(row.clone());
+    }
+
+    /// [`Accumulator::add`] of a row the caller no longer needs (it may become a sample).
+    pub fn add_owned(&mut self, row: Row) {
         let mut facts = std::mem::take(&mut self.scratch);
         facts.clear();
-        self.analyser().add(&mut facts, row.clone(), self.samples.len());
+        self.analyser().add(&mut facts, row, self.samples.len());
         self.absorb(&mut facts, 0..1);
         self.scratch = facts;
     }
@@ -474,8 +479,8 @@ impl Accumulator {
         for i in taken.clone() {
             // The rows' slots in the table of rows seen are far apart in memory: ask for those
             // of the rows a few places ahead while this one is tallied.
-            if let Some(ahead) = facts.rows.get(i + PREFETCH_AHEAD).filter(|_| i + PREFETCH_AHEAD < taken.end) {
-                self.seen.prefetch(ahead.key);
+            if i + PREFETCH_AHEAD < taken.end {
+                self.seen.prefetch(facts.rows[i + PREFETCH_AHEAD].key);
             }
             let ends = facts.rows[i].ends;
             let names = &facts.names[starts.names..ends.names];

@@ -39,7 +39,7 @@ impl Seen {
     /// Asks for the slot where `key` would be to be brought into the cache.
     #[inline]
     pub(super) fn prefetch(&self, key: u128) {
-        let slot: *const Slot = &self.slots[self.home(key)];
+        let slot: *const Slot = &self.slots[self.home(key as u64)];
         #[cfg(target_arch = "x86_64")]
         // SAFETY: prefetching only hints the cache; the pointer is to a live slot.
         unsafe {
@@ -57,7 +57,7 @@ impl Seen {
         }
         let (hi, lo) = ((key >> 64) as u64, key as u64);
         let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
+        let mut i = self.home(lo);
         loop {
             let slot = &mut self.slots[i];
             if slot.line == 0 {
@@ -72,15 +72,16 @@ impl Seen {
         }
     }
 
-    fn home(&self, key: u128) -> usize {
-        key as usize & (self.slots.len() - 1)
+    /// The first slot a key with the low half `lo` may be in.
+    fn home(&self, lo: u64) -> usize {
+        lo as usize & (self.slots.len() - 1)
     }
 
     fn resize(&mut self, slots: usize) {
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); slots]);
         let mask = slots - 1;
         for slot in old.into_iter().filter(|s| s.line != 0) {
-            let mut i = slot.lo as usize & mask;
+            let mut i = self.home(slot.lo);
             while self.slots[i].line != 0 {
                 i = (i + 1) & mask;
             }

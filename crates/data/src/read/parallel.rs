@@ -1,8 +1,8 @@
 //! JSON Lines read on every core. One thread reads the file into chunks and cuts them after
 //! their last line end (cheap: it only looks for line ends); workers make each chunk's rows
-//! into one batch; the caller's thread takes the batches back in file order. Lines are numbered, judged blank,
-//! too long or malformed exactly as one-at-a-time reading does, so the two give the same rows,
-//! the same skipped lines and the same errors.
+//! into one batch; the caller's thread takes the batches back in file order. Lines are
+//! numbered, judged blank, too long or malformed exactly as one-at-a-time reading does, so the
+//! two give the same rows, the same skipped lines and the same errors.
 
 use super::{LineEnd, OnMalformed, ReadError, Row, Rows, row_from_text, text_of_line};
 use std::collections::BTreeMap;
@@ -32,9 +32,9 @@ struct Span {
 }
 
 /// What a worker makes of a chunk's rows: filled row by row (nothing added for a malformed
-/// line), handed to the caller whole, then cleared and given back for a later chunk. Rows kept in a few buffers per chunk, rather than
-/// in allocations of their own, are not allocated on one thread and freed on another, and their
-/// memory is reused rather than fresh.
+/// line), handed to the caller whole, then cleared and given back for a later chunk. Rows kept
+/// in a few buffers per chunk, rather than in allocations of their own, are not allocated on
+/// one thread and freed on another, and their memory is reused rather than fresh.
 pub(crate) trait Batch: Default + Send {
     /// Rows added so far.
     fn len(&self) -> usize;
@@ -271,8 +271,8 @@ fn cut(
             }
         }
         carried.extend_from_slice(&data[start..filled]);
-        line += lines.len() as u64;
-        let chunk = Chunk { seq, first_line: line - lines.len() as u64, data, lines };
+        let chunk = Chunk { seq, first_line: line, data, lines };
+        line += chunk.lines.len() as u64;
         if !chunk.lines.is_empty() && chunks.send(chunk).is_err() {
             return Ok(());
         }
@@ -283,8 +283,8 @@ fn cut(
     Ok(())
 }
 
-/// The line at `range` of a chunk's data (without its `\n`), as [`read_line_into`] would end
-/// it: without a final `\r`, or refused for its length (`passed` bytes of it already gone).
+/// The line at `range` of a chunk's data (without its `\n`), as `read_line_into` in
+/// `read.rs` would end it: without a final `\r`, or refused for its length (`passed` bytes of it already gone).
 fn span(data: &[u8], range: Range<usize>, passed: Option<usize>) -> Span {
     let total = passed.unwrap_or(0) + range.len();
     if passed.is_some() || total > super::MAX_LINE_BYTES {
