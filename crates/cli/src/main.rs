@@ -284,6 +284,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             let (recipe, store, study) = open_study(&cli).await?;
             if let Some(s) = specialist
                 && recipe.manifest.specialist(s).is_none()
+                && s != postdoc_core::OPENING_SPECIALIST
             {
                 bail!("no specialist named `{s}` in {}", recipe.manifest_path.display());
             }

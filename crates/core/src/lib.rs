@@ -27,6 +27,6 @@ pub use specialist::{BenchError, Observation, ProposalRequest, ProposeError, Sha
 pub use surface::{EditViolation, PathSet};
 pub use transcript::{Price, Spend, Transcript};
 pub use trial::{
-    BASELINE_SPECIALIST, Edit, MetricPoint, Proposal, RunPurpose, RunRecord, Tally, TrialNo, TrialNode, TrialRecord,
-    TrialStatus, counts_against_budget,
+    BASELINE_SPECIALIST, Edit, MetricPoint, OPENING_SPECIALIST, Proposal, RunPurpose, RunRecord, Tally, TrialNo,
+    TrialNode, TrialRecord, TrialStatus, counts_against_budget,
 };

@@ -663,6 +663,12 @@ fn validate(raw: Raw) -> Result<Manifest, Problem> {
         if let Some(why) = ref_component_problem(&sp.name) {
             return Err(problem(at("name"), why));
         }
+        if [crate::BASELINE_SPECIALIST, crate::OPENING_SPECIALIST].contains(&sp.name.as_str()) {
+            return Err(problem(
+                at("name"),
+                format!("`{}` is the name postdoc gives its own trials of that kind: choose another", sp.name),
+            ));
+        }
         if !names.insert(sp.name.clone()) {
             return Err(problem(at("name"), format!("another specialist is already named `{}`", sp.name)));
         }

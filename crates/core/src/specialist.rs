@@ -20,6 +20,33 @@ pub struct Observation {
     pub usage: Usage,
 }
 
+impl Observation {
+    /// A study's trials seen through one specialist's knobs: trials that left those knobs at the
+    /// same values are one setting, judged by the best it did (a score over a run stopped early
+    /// over a failure), in the place of its first trial. When another specialist's move makes the
+    /// best recipe worse or fail, the setting of these knobs is not to blame.
+    pub fn best_per_setting(history: Vec<Observation>) -> Vec<Observation> {
+        let rank = |o: &Observation| match (o.label.is_failure(), o.gain) {
+            (true, _) => (0, f64::NEG_INFINITY),
+            (false, None) => (1, f64::NEG_INFINITY),
+            (false, Some(g)) => (2, g),
+        };
+        let mut settings: Vec<Observation> = Vec::with_capacity(history.len());
+        for o in history {
+            match settings.iter_mut().find(|s| s.knobs == o.knobs) {
+                Some(s) => {
+                    let (a, b) = (rank(&o), rank(s));
+                    if a.0 > b.0 || (a.0 == b.0 && a.1 > b.1) {
+                        *s = o;
+                    }
+                }
+                None => settings.push(o),
+            }
+        }
+        settings
+    }
+}
+
 /// How much of the study's caps a trial used. The harness measures these on every run, not only
 /// on the ones that cross a cap, so a search can learn where the caps lie before it hits them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -71,7 +98,9 @@ pub struct ProposalRequest<'a> {
     pub view: &'a LineageView,
     /// The knob values the current best recipe has in this specialist's knob file.
     pub best_knobs: &'a KnobValues,
-    /// The specialist's latest finished trials, oldest first, and the current best among them.
+    /// The study's latest finished trials as the specialist's knobs saw them (whoever proposed
+    /// them), one per setting of its knobs ([`Observation::best_per_setting`]), oldest first,
+    /// the current best among them.
     pub history: &'a [Observation],
     /// Where a specialist that edits code drafts its change; `None` for search strategies,
     /// which only set knobs.
@@ -172,5 +201,36 @@ mod tests {
         assert!(time.at_least && (time.used - 60.2 / 60.0).abs() < 1e-12, "{time:?}");
         // No cap, nothing to learn about it.
         assert_eq!(Usage::measured(Some(10), None, 0.0, 1, 60.0, false), Usage::default());
+    }
+
+    #[test]
+    fn a_setting_is_judged_by_the_best_it_did() {
+        use crate::KnobValue;
+        let at = |lr: f64, gain: Option<f64>, label: Label| Observation {
+            knobs: KnobValues::from([("lr".to_string(), KnobValue::Float(lr))]),
+            gain,
+            label,
+            usage: Usage::default(),
+        };
+        let history = vec![
+            at(0.01, Some(0.5), Label::Keep),
+            at(0.1, None, Label::Crash),
+            at(0.01, Some(0.2), Label::Discard),
+            at(0.001, None, Label::Crash),
+            at(0.01, Some(0.7), Label::Keep),
+            at(0.1, None, Label::Discard),
+            at(0.001, Some(0.1), Label::Discard),
+            at(0.01, None, Label::Crash),
+        ];
+        let settings = Observation::best_per_setting(history);
+        assert_eq!(
+            settings,
+            vec![
+                at(0.01, Some(0.7), Label::Keep),
+                // A run stopped early beats a failure; a failure alone stays a failure.
+                at(0.1, None, Label::Discard),
+                at(0.001, Some(0.1), Label::Discard),
+            ]
+        );
     }
 }

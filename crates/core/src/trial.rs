@@ -11,6 +11,10 @@ pub type TrialNo = u64;
 /// The specialist name under which the unmodified recipe runs.
 pub const BASELINE_SPECIALIST: &str = "baseline";
 
+/// The specialist name under which a study's opening trials run: each draws the knobs of every
+/// built-in search at once, so that the first trials say something about every knob.
+pub const OPENING_SPECIALIST: &str = "opening";
+
 /// What a specialist asks the harness to try.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {

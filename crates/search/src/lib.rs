@@ -1,8 +1,10 @@
 //! Built-in search specialists: proposers over a surface's typed knobs that need no model.
 
 pub mod bandit;
+mod opening;
 mod tpe;
 
+pub use opening::Opening;
 pub use tpe::{Tpe, TpeSettings};
 
 use postdoc_core::{Edit, KnobSpec, KnobValue, KnobValues, Proposal, ProposalRequest, ProposeError, Specialist};

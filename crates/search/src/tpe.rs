@@ -100,25 +100,12 @@ impl Tpe {
         let observed = points.len();
 
         let (chosen, how) = if observed < startup || scored.is_empty() {
-            let draws: Vec<Vec<f64>> = (0..candidates).map(|_| space.uniform(rng)).collect();
-            // Random, but not where trials already failed: each draw is kept with the chance it
-            // succeeds, so the start samples the box weighted by predicted success rather than
-            // settling on its safest corner (the smallest, shortest runs), which is rarely where
-            // the good recipes are.
-            let fails = chances_of_failure(risk.as_ref(), &draws);
-            let best = match &risk {
-                Some(_) => match fails.iter().position(|p| rng.random::<f64>() >= *p) {
-                    Some(i) => i,
-                    None => index_of_max(fails.iter().map(|p| -p)),
-                },
-                None => 0,
-            };
             let how = if observed < startup {
                 format!("exploring ({observed} of {startup} trials so far)")
             } else {
                 "exploring (no trial has a score yet)".to_string()
             };
-            (draws[best].clone(), how)
+            (explore(&space, risk.as_ref(), candidates, rng), how)
         } else {
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
             let n_good = ((self.settings.gamma * scored.len() as f64).ceil() as usize).clamp(1, self.settings.max_good);
@@ -152,6 +139,35 @@ impl Tpe {
         };
         (space.decode(&chosen), note)
     }
+
+    /// Knob values drawn at random as the start draws them, avoiding where trials failed, with
+    /// the predicted risk of failure when there is one to predict.
+    pub fn explore(&self, history: &[Observation], rng: &mut impl Rng) -> (KnobValues, Option<String>) {
+        let space = Space::new(&self.knobs);
+        let points: Vec<(Vec<f64>, &Observation)> =
+            history.iter().filter_map(|o| space.encode(&o.knobs).map(|p| (p, o))).collect();
+        let risk = Risk::new(&space, &points);
+        let chosen = explore(&space, risk.as_ref(), self.settings.candidates.max(1), rng);
+        let note = risk.map(|r| r.describe(&chosen));
+        (space.decode(&chosen), note)
+    }
+}
+
+/// A random point of the space, but not where trials already failed: of `candidates` uniform
+/// draws, each is taken with the chance it succeeds, so the start samples the box weighted by
+/// predicted success rather than settling on its safest corner (the smallest, shortest runs),
+/// which is rarely where the good recipes are.
+fn explore(space: &Space, risk: Option<&Risk<'_>>, candidates: usize, rng: &mut impl Rng) -> Vec<f64> {
+    let draws: Vec<Vec<f64>> = (0..candidates).map(|_| space.uniform(rng)).collect();
+    let fails = chances_of_failure(risk, &draws);
+    let best = match risk {
+        Some(_) => match fails.iter().position(|p| rng.random::<f64>() >= *p) {
+            Some(i) => i,
+            None => index_of_max(fails.iter().map(|p| -p)),
+        },
+        None => 0,
+    };
+    draws.into_iter().nth(best).expect("at least one candidate")
 }
 
 #[async_trait::async_trait]

@@ -855,13 +855,12 @@ impl Store {
         Ok(trials)
     }
 
-    /// `specialist`'s latest `limit` finished trials (infrastructure faults left out), oldest
-    /// first: what a search strategy learns from.
-    pub async fn specialist_history(&self, study: i64, specialist: &str, limit: usize) -> Result<Vec<TrialRecord>> {
-        let mine = format!(
-            "specialist = $2 AND status = 'finished' AND label <> 'harness_abort' ORDER BY number DESC LIMIT {limit}"
-        );
-        let mut trials = self.trials_where(study, &mine, Some(specialist)).await?;
+    /// The study's latest `limit` finished trials, the baselines among them (infrastructure
+    /// faults left out), oldest first: what a search strategy learns from, each specialist
+    /// through its own knobs.
+    pub async fn finished_trials(&self, study: i64, limit: usize) -> Result<Vec<TrialRecord>> {
+        let finished = format!("status = 'finished' AND label <> 'harness_abort' ORDER BY number DESC LIMIT {limit}");
+        let mut trials = self.trials_where(study, &finished, None).await?;
         trials.reverse();
         Ok(trials)
     }

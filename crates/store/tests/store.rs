@@ -466,9 +466,9 @@ async fn tallies_and_slices(store: Store) {
     assert_eq!(numbers, vec![0, 1, 3, 4, 5, 6, 7]);
     assert_eq!(store.children_labels(s.id, 0).await.unwrap(), [(Label::Discard, 3)].into());
     // What a search strategy learns from: finished trials, oldest first, faults left out.
-    let history = store.specialist_history(s.id, "optimizer", 2).await.unwrap();
-    assert_eq!(history.iter().map(|t| t.number).collect::<Vec<_>>(), vec![3, 4]);
-    assert!(store.specialist_history(s.id, "nobody", 5).await.unwrap().is_empty());
+    let numbers = |trials: Vec<postdoc_core::TrialRecord>| trials.iter().map(|t| t.number).collect::<Vec<_>>();
+    assert_eq!(numbers(store.finished_trials(s.id, 2).await.unwrap()), vec![3, 4]);
+    assert_eq!(numbers(store.finished_trials(s.id, 10).await.unwrap()), vec![0, 1, 3, 4]);
     let recent = store.recent_outcomes(s.id, 10).await.unwrap();
     let recent: Vec<_> = recent.iter().map(|o| (o.specialist.as_str(), o.label, o.score, o.parent_score)).collect();
     // Newest first, each with the score of the baseline it built on.

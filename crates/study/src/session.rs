@@ -11,15 +11,15 @@ use crate::trial;
 use crate::workbench::Draft;
 use postdoc_core::knobs_file;
 use postdoc_core::lineage::baseline;
-use postdoc_core::manifest::{BrainSpec, Provider, Strategy};
+use postdoc_core::manifest::{BrainSpec, Provider, SpecialistSpec, Strategy};
 use postdoc_core::{
-    BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, Observation, PathSet, Proposal,
-    ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Usage, Verdict, classify,
+    BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, OPENING_SPECIALIST, Observation, PathSet,
+    Proposal, ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Usage, Verdict, classify,
 };
 use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
-use postdoc_search::{RandomSearch, Tpe, TpeSettings, bandit};
+use postdoc_search::{Opening, RandomSearch, Tpe, TpeSettings, bandit};
 use postdoc_store::{Lease, RecentOutcome, Store, StudyRecord, Tally, now_ms};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -137,6 +137,8 @@ pub(crate) struct Ctx {
     pub protected: PathSet,
     pub executor: Arc<dyn Executor>,
     pub specialists: Vec<Arc<dyn Specialist>>,
+    /// The study's opening trials, drawn over the knobs of every built-in search, if it opens.
+    pub opening: Option<OpeningPlan>,
     pub surfaces: BTreeMap<String, PathSet>,
     pub grace: Duration,
     /// Serializes keep decisions, so two trials cannot both beat the same best.
@@ -144,9 +146,35 @@ pub(crate) struct Ctx {
     pub reporter: Arc<dyn Reporter>,
 }
 
+/// Who proposes a study's opening trials, and whose knobs they draw.
+pub(crate) struct OpeningPlan {
+    pub proposer: Arc<dyn Specialist>,
+    pub trials: u64,
+    /// The searches whose knobs the opening draws.
+    pub members: Vec<String>,
+}
+
+impl Ctx {
+    /// The specialists whose knobs a trial by `specialist` may set: its own, or for an opening
+    /// trial, those of every search the opening draws for.
+    pub(crate) fn knob_owners(&self, specialist: &str) -> Vec<&SpecialistSpec> {
+        let manifest = &self.recipe.manifest;
+        match &self.opening {
+            Some(plan) if specialist == OPENING_SPECIALIST => {
+                plan.members.iter().filter_map(|m| manifest.specialist(m)).collect()
+            }
+            _ => manifest.specialist(specialist).into_iter().collect(),
+        }
+    }
+}
+
 /// Trials of a specialist its search learns from: enough for the densities, bounded so a long
 /// study's proposals cost the same as a short one's.
 const HISTORY: usize = 300;
+/// The position the opening's proposer takes among the specialists, for its seeds.
+const OPENING_INDEX: u64 = u64::MAX - 1;
+/// Files read at commits that a session keeps: the knob files of more than [`HISTORY`] trials.
+const FILES_KEPT: usize = 4 * HISTORY;
 
 /// What asking for a proposal came to.
 enum Asked {
@@ -328,6 +356,12 @@ impl Session {
             specialists.push(Some(built));
         }
         let share = (max_trials as usize).div_ceil(specialists.len().max(1));
+        let opening = open(&searches, max_trials);
+        if let Some(plan) = &opening {
+            let files: Vec<String> =
+                plan.members.iter().filter_map(|m| manifest.specialist(m)?.knobs_file.clone()).collect();
+            surfaces.insert(OPENING_SPECIALIST.to_string(), PathSet::new(&files).expect("validated with the manifest"));
+        }
         for (slot, spec) in searches {
             specialists[slot] =
                 Some(Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::with_share(share))));
@@ -378,6 +412,7 @@ impl Session {
             protected,
             executor: Arc::new(LocalExecutor::new(parallel)),
             specialists,
+            opening,
             surfaces,
             grace: options.grace.unwrap_or(Duration::from_secs(5)),
             decide: Mutex::new(()),
@@ -673,17 +708,18 @@ impl Session {
         }
     }
 
-    /// What `specialist` has learnt so far, for its search: its latest trials as knob values,
-    /// gains and labels, after the current best.
+    /// What a search over `owners`' knobs has learnt so far: the study's latest finished trials,
+    /// whoever proposed them, each as the values those knobs had in its recipe, with its gain
+    /// and label, one per setting of the knobs; the current best first if it is older.
     async fn history(
         &self,
-        specialist: &str,
+        owners: &[&SpecialistSpec],
         best: &TrialRecord,
         best_knobs: &KnobValues,
     ) -> Result<Vec<Observation>, StudyError> {
         let manifest = &self.ctx.recipe.manifest;
         let direction = manifest.study.objective.direction;
-        let trials = self.ctx.store.specialist_history(self.ctx.study.id, specialist, HISTORY).await?;
+        let trials = self.ctx.store.finished_trials(self.ctx.study.id, HISTORY).await?;
         let observe = |knobs: KnobValues, t: &TrialRecord| {
             let label = t.label.unwrap_or(Label::Discard);
             let gain = if label.is_failure() { None } else { t.score.map(|s| direction.gain(s)) };
@@ -702,11 +738,26 @@ impl Session {
         if !best_knobs.is_empty() && !trials.iter().any(|t| t.number == best.number) {
             history.push(observe(best_knobs.clone(), best));
         }
-        history.extend(trials.iter().filter_map(|t| match &t.edit {
-            Edit::Knobs { values } => Some(observe(values.clone(), t)),
-            _ => None,
-        }));
-        Ok(history)
+        for t in &trials {
+            // A trial refused before it was committed ran no recipe.
+            let Some(commit) = &t.commit else { continue };
+            let knobs = self.knobs_at(commit, owners).await;
+            if !knobs.is_empty() {
+                history.push(observe(knobs, t));
+            }
+        }
+        Ok(Observation::best_per_setting(history))
+    }
+
+    /// The values `owners`' knobs have in the recipe at `commit`.
+    async fn knobs_at(&self, commit: &str, owners: &[&SpecialistSpec]) -> KnobValues {
+        let mut values = KnobValues::new();
+        for owner in owners {
+            if let Some(file) = &owner.knobs_file {
+                values.extend(knobs_file::read_knobs(&self.file_at(commit, file).await, owner.knobs.keys()));
+            }
+        }
+        values
     }
 
     /// The baseline of the study's current starting commit (a rebased study's old, failed
@@ -757,8 +808,9 @@ impl Session {
         None
     }
 
-    /// A file's text at a commit (empty if absent). Commits never change, and the best one
-    /// rarely does, so the last few reads are kept rather than asked of git for every proposal.
+    /// A file's text at a commit (empty if absent). Commits never change, and every proposal
+    /// reads the knob files of the trials its search learns from, so reads are kept rather
+    /// than asked of git again (knob files are small; the cache is bounded all the same).
     async fn file_at(&self, commit: &str, path: &str) -> String {
         let key = (commit.to_string(), path.to_string());
         if let Some(text) = self.files_at.lock().await.get(&key) {
@@ -768,7 +820,7 @@ impl Session {
         let text =
             read.ok().and_then(|mut v| v.pop()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         let mut cache = self.files_at.lock().await;
-        if cache.len() >= 16 {
+        if cache.len() >= FILES_KEPT {
             cache.clear();
         }
         cache.insert(key, text.clone());
@@ -818,26 +870,24 @@ impl Session {
             .map(|((_, s), recent)| bandit::Arm { proposals: proposals_of(s.name()), recent })
             .collect();
         let total: u64 = tally.proposals.values().sum();
-        let Some((index, specialist)) =
-            bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total)).map(|i| available[i])
-        else {
-            return Ok(Asked::Nothing);
+        // The opening's trials come first; then the bandit decides.
+        let opening = ctx.opening.as_ref().filter(|plan| proposals_of(OPENING_SPECIALIST) < plan.trials);
+        let (index, specialist) = match opening {
+            Some(plan) => (OPENING_INDEX, &plan.proposer),
+            None => match bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total)) {
+                Some(i) => (available[i].0 as u64, available[i].1),
+                None => return Ok(Asked::Nothing),
+            },
         };
         let name = specialist.name().to_string();
         let view = lineage_view(&ctx.store, &ctx.study, &manifest.study.objective, Some(&name)).await?;
         let best = view.best.as_ref().expect("a kept baseline exists before any proposal");
-        let spec = manifest.specialist(&name).expect("specialists come from the manifest");
-        let best_knobs = match &spec.knobs_file {
-            Some(file) => {
-                let commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
-                let text = self.file_at(&commit, file).await;
-                knobs_file::read_knobs(&text, spec.knobs.keys())
-            }
-            None => Default::default(),
-        };
-        let history = self.history(&name, best, &best_knobs).await?;
-        let seed = mix(manifest.study.seed, index as u64, proposals_of(&name));
-        if spec.strategy == Strategy::Agent {
+        let owners = ctx.knob_owners(&name);
+        let best_commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+        let best_knobs = self.knobs_at(&best_commit, &owners).await;
+        let history = self.history(&owners, best, &best_knobs).await?;
+        let seed = mix(manifest.study.seed, index, proposals_of(&name));
+        if manifest.specialist(&name).is_some_and(|s| s.strategy == Strategy::Agent) {
             // An agent drafts in a worktree of its own, at the current best, while the loop goes
             // on: its session may take minutes.
             let tree = ctx.layout.worktree(&format!("draft-{name}"));
@@ -1084,6 +1134,23 @@ async fn take_lease(store: &Store, study: &StudyRecord) -> Result<Lease, StudyEr
         owner: held.map(|h| h.owner).unwrap_or_else(|| "another session".into()),
         age_s: 0.0,
     })
+}
+
+/// The opening over the built-in searches' knobs, if the study opens. A search with a knob of
+/// the same name as another's (in another knob file) is left out of it: an edit names its knobs
+/// only by name.
+fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64) -> Option<OpeningPlan> {
+    let mut knobs = BTreeMap::new();
+    let mut members = Vec::new();
+    for (_, spec) in searches {
+        if spec.knobs.keys().any(|k| knobs.contains_key(k)) {
+            continue;
+        }
+        knobs.extend(spec.knobs.clone());
+        members.push(spec.name.clone());
+    }
+    let proposer = Opening::new(knobs, members.len(), max_trials)?;
+    Some(OpeningPlan { trials: proposer.trials(), proposer: Arc::new(proposer), members })
 }
 
 /// A well-spread seed from a few integers (splitmix64 over their combination).

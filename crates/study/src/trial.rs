@@ -84,23 +84,7 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
     // Apply the edit; a proposal that cannot be applied is the specialist's fault.
     let applied: Result<(), String> = match &t.edit {
         Edit::Unchanged => Ok(()),
-        Edit::Knobs { values } => match manifest.specialist(&t.specialist) {
-            None => Err(format!("no specialist `{}` in the manifest owns these knobs", t.specialist)),
-            Some(spec) => match (&spec.knobs_file, knobs_file::check_values(values, &spec.knobs)) {
-                (_, Err(why)) => Err(why),
-                (None, _) => Err(format!("specialist `{}` has no knobs_file", t.specialist)),
-                (Some(file), Ok(())) => {
-                    let path = tree.join(file);
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    match knobs_file::write_knobs(&text, values) {
-                        Ok(new) => std::fs::write(&path, new)
-                            .map_err(|source| StudyError::Io { what: "cannot write the knob file", path, source })
-                            .map(|_| Ok(()))?,
-                        Err(why) => Err(format!("{file}: {why}")),
-                    }
-                }
-            },
-        },
+        Edit::Knobs { values } => write_knobs(ctx, &t.specialist, values, tree)?,
         Edit::Patch { diff } => match repo.apply_patch(tree, diff).await {
             Ok(()) => Ok(()),
             Err(postdoc_git::GitError::Apply(why)) => Err(format!("the patch does not apply: {why}")),
@@ -176,6 +160,52 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
     let (best_ref, noise) = judge_against(ctx, Some(t.number)).await?;
     let decision = noise::confirm(&confirm_scores, best_ref, noise, &manifest.noise);
     decide(ctx, t, &commit, decision).await
+}
+
+/// Writes a knob edit by `specialist` into the worktree: each value into the knob file of the
+/// specialist that owns it, among those whose knobs it may set. `Err` says why the edit is the
+/// specialist's fault; an `Err` outside that is the harness's.
+fn write_knobs(
+    ctx: &Ctx,
+    specialist: &str,
+    values: &postdoc_core::KnobValues,
+    tree: &Path,
+) -> Result<Result<(), String>, StudyError> {
+    let owners = ctx.knob_owners(specialist);
+    if owners.is_empty() {
+        return Ok(Err(format!("no specialist `{specialist}` in the manifest owns these knobs")));
+    }
+    if values.is_empty() {
+        return Ok(Err("the proposal sets no knob".into()));
+    }
+    if let Some(name) = values.keys().find(|k| !owners.iter().any(|o| o.knobs.contains_key(*k))) {
+        let known: Vec<&str> = owners.iter().flat_map(|o| o.knobs.keys().map(String::as_str)).collect();
+        return Ok(Err(format!("`{name}` is not a knob of this specialist (its knobs: {})", known.join(", "))));
+    }
+    for owner in owners {
+        let mine: postdoc_core::KnobValues =
+            values.iter().filter(|(k, _)| owner.knobs.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        if let Err(why) = knobs_file::check_values(&mine, &owner.knobs) {
+            return Ok(Err(why));
+        }
+        let Some(file) = &owner.knobs_file else {
+            return Ok(Err(format!("specialist `{}` has no knobs_file", owner.name)));
+        };
+        let path = tree.join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        match knobs_file::write_knobs(&text, &mine) {
+            Ok(new) => std::fs::write(&path, new).map_err(|source| StudyError::Io {
+                what: "cannot write the knob file",
+                path,
+                source,
+            })?,
+            Err(why) => return Ok(Err(format!("{file}: {why}"))),
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// The current best's reference and the noise to judge `candidate` with, read fresh from the

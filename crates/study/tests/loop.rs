@@ -9,7 +9,8 @@ use postdoc_study::{RunOptions, StopReason};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_study_runs_end_to_end_on_the_example() {
-    let recipe = recipe_from_example("tiny-logreg", |m| m);
+    // Both specialists search with TPE (the default), so the study opens with joint draws.
+    let recipe = recipe_from_example("tiny-logreg", |m| m.replace("strategy = \"random\"\n", ""));
     let url = sqlite_url(recipe.path());
     let options = RunOptions { max_trials: Some(6), parallel: Some(2), ..Default::default() };
     let reason = run(recipe.path(), &url, options).await.unwrap();
@@ -33,6 +34,18 @@ async fn a_study_runs_end_to_end_on_the_example() {
         eprintln!("trial {} [{:?}] {:?} {:?}", t.number, t.label, t.score, t.reason);
     }
     assert!(candidates.iter().any(|t| t.patch.as_deref().unwrap().contains("+lr = ")), "knob edits show in the diffs");
+    // A third of the budget opens the study, each trial drawing both specialists' knobs.
+    let every_knob = ["batch_size", "epochs", "l2", "lr", "standardize"];
+    for t in &candidates[..2] {
+        assert_eq!(t.specialist, postdoc_core::OPENING_SPECIALIST);
+        let postdoc_core::Edit::Knobs { values } = &t.edit else { panic!("trial {} sets knobs", t.number) };
+        assert_eq!(values.keys().map(String::as_str).collect::<Vec<_>>(), every_knob);
+    }
+    assert!(candidates[2..].iter().all(|t| ["optimizer", "data"].contains(&t.specialist.as_str())));
+    // The optimizer learns from the opening through its own knobs: its first proposal is
+    // modelled on the opening's trials, not a random draw of its own.
+    let first = candidates.iter().find(|t| t.specialist == "optimizer").expect("the optimizer proposes");
+    assert!(first.hypothesis.contains("modelled on"), "{}", first.hypothesis);
     // Every trial's commit is reachable from its ref, and the best ref points at the best.
     let repo = postdoc_git::Repo::open(recipe.path()).await.unwrap();
     for t in &candidates {
@@ -46,7 +59,7 @@ async fn a_study_runs_end_to_end_on_the_example() {
     assert!(metrics.iter().any(|m| m.name == "train_loss"), "{metrics:?}");
     // The bounded slice the scheduler reads shows exactly what the whole lineage would.
     let manifest = postdoc_core::Manifest::parse(&study.manifest, "m").unwrap();
-    for specialist in [None, Some("optimizer"), Some("data")] {
+    for specialist in [None, Some("optimizer"), Some("data"), Some(postdoc_core::OPENING_SPECIALIST)] {
         let sliced = postdoc_study::lineage_view(&store, &study, &manifest.study.objective, specialist).await.unwrap();
         let whole = postdoc_core::LineageView::build(&study.name, &manifest.study.objective, &trials, specialist);
         assert_eq!(sliced.render(), whole.render());

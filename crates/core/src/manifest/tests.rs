@@ -313,3 +313,16 @@ brain = { provider = "local" }
     let given = BrainSpec { provider: Some(Provider::Openai), model: Some("m".into()), ..BrainSpec::default() };
     assert_eq!(given.over(&brain).api_key_env.as_deref(), Some("TEAM_KEY"), "a provider named later keeps the key");
 }
+
+#[test]
+fn the_names_of_postdocs_own_trials_are_reserved() {
+    for reserved in ["baseline", "opening"] {
+        check(
+            "name = \"optimizer\"",
+            &format!("name = \"{reserved}\""),
+            &format!(
+                "postdoc.toml:27:8: specialist[0].name: `{reserved}` is the name postdoc gives its own trials of that kind: choose another"
+            ),
+        );
+    }
+}
