@@ -51,13 +51,15 @@ impl Specialist for Opening {
     async fn propose(&self, request: ProposalRequest<'_>) -> Result<Proposal, ProposeError> {
         let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
         let (values, risk) = self.draws.explore(request.history, &mut rng);
-        let note = match risk {
-            Some(risk) => format!("every search knob at random; {risk}"),
-            None => "every search knob at random".to_string(),
+        let change = describe_change(request.best_knobs, &values);
+        // Shown after the specialist's name ("opening: every search knob at random: lr ...").
+        let hypothesis = match risk {
+            Some(risk) => format!("every search knob at random: {change} ({risk})"),
+            None => format!("every search knob at random: {change}"),
         };
         Ok(Proposal {
             specialist: OPENING_SPECIALIST.to_string(),
-            hypothesis: format!("opening: {} ({note})", describe_change(request.best_knobs, &values)),
+            hypothesis,
             expected_delta: None,
             parent: None,
             edit: Edit::Knobs { values },
@@ -99,7 +101,7 @@ mod tests {
             let request = ProposalRequest { seed, view: &view, best_knobs: &best, history: &[], bench: None };
             let proposal = opening.propose(request).await.unwrap();
             assert_eq!(proposal.specialist, OPENING_SPECIALIST);
-            assert!(proposal.hypothesis.starts_with("opening: "), "{}", proposal.hypothesis);
+            assert!(proposal.hypothesis.starts_with("every search knob at random: "), "{}", proposal.hypothesis);
             let Edit::Knobs { values } = proposal.edit else { panic!("a knob edit") };
             assert_eq!(values.keys().collect::<Vec<_>>(), knobs.keys().collect::<Vec<_>>());
             assert!(values.iter().all(|(k, v)| knobs[k].admits(v)), "{values:?}");
