@@ -51,6 +51,19 @@ pub fn describe_change(before: &KnobValues, after: &KnobValues) -> String {
     if parts.is_empty() { "the best recipe's knob values again".into() } else { parts.join(", ") }
 }
 
+/// A built-in search's proposal: knob values on the current best, with the one line that says
+/// what they change and why.
+fn knob_proposal(specialist: &str, hypothesis: String, values: KnobValues) -> Proposal {
+    Proposal {
+        specialist: specialist.to_string(),
+        hypothesis,
+        expected_delta: None,
+        parent: None,
+        edit: Edit::Knobs { values },
+        cites: Vec::new(),
+    }
+}
+
 #[async_trait::async_trait]
 impl Specialist for RandomSearch {
     fn name(&self) -> &str {
@@ -60,14 +73,8 @@ impl Specialist for RandomSearch {
     async fn propose(&self, request: ProposalRequest<'_>) -> Result<Proposal, ProposeError> {
         let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
         let values: KnobValues = self.knobs.iter().map(|(k, spec)| (k.clone(), sample(spec, &mut rng))).collect();
-        Ok(Proposal {
-            specialist: self.name.clone(),
-            hypothesis: format!("random search: {}", describe_change(request.best_knobs, &values)),
-            expected_delta: None,
-            parent: None,
-            edit: Edit::Knobs { values },
-            cites: Vec::new(),
-        })
+        let hypothesis = format!("random search: {}", describe_change(request.best_knobs, &values));
+        Ok(knob_proposal(&self.name, hypothesis, values))
     }
 }
 

@@ -8,8 +8,8 @@
 //! does, makes each of them a draw of every knob: every specialist's search then learns from all
 //! of them, through its own knobs, before it takes its first turn.
 
-use crate::{Tpe, TpeSettings, describe_change};
-use postdoc_core::{Edit, KnobSpec, OPENING_SPECIALIST, Proposal, ProposalRequest, ProposeError, Specialist};
+use crate::{Tpe, TpeSettings, describe_change, knob_proposal};
+use postdoc_core::{KnobSpec, OPENING_SPECIALIST, Proposal, ProposalRequest, ProposeError, Specialist};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -57,14 +57,7 @@ impl Specialist for Opening {
             Some(risk) => format!("every search knob at random: {change} ({risk})"),
             None => format!("every search knob at random: {change}"),
         };
-        Ok(Proposal {
-            specialist: OPENING_SPECIALIST.to_string(),
-            hypothesis,
-            expected_delta: None,
-            parent: None,
-            edit: Edit::Knobs { values },
-            cites: Vec::new(),
-        })
+        Ok(knob_proposal(OPENING_SPECIALIST, hypothesis, values))
     }
 }
 
@@ -72,7 +65,7 @@ impl Specialist for Opening {
 mod tests {
     use super::*;
     use postdoc_core::manifest::{Direction, Objective};
-    use postdoc_core::{KnobValue, KnobValues, LineageView};
+    use postdoc_core::{Edit, KnobValue, KnobValues, LineageView};
 
     #[test]
     fn a_study_opens_with_a_third_of_its_budget_when_several_searches_share_it() {

@@ -16,11 +16,10 @@
 //! space, integers as cells of equal width, choices as categories), so one bandwidth rule
 //! serves every knob.
 
-use crate::describe_change;
+use crate::{describe_change, knob_proposal};
 use limits::Limit;
 use postdoc_core::{
-    Edit, KnobSpec, KnobValue, KnobValues, Label, Observation, Proposal, ProposalRequest, ProposeError, Share,
-    Specialist,
+    KnobSpec, KnobValue, KnobValues, Label, Observation, Proposal, ProposalRequest, ProposeError, Share, Specialist,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -82,8 +81,7 @@ impl Tpe {
     /// The next knob values and a one-line account of why.
     pub fn suggest(&self, history: &[Observation], rng: &mut impl Rng) -> (KnobValues, String) {
         let space = Space::new(&self.knobs);
-        let points: Vec<(Vec<f64>, &Observation)> =
-            history.iter().filter_map(|o| space.encode(&o.knobs).map(|p| (p, o))).collect();
+        let points = space.points(history);
         let completed = points.iter().filter(|(_, o)| !o.label.is_failure()).count();
         let risk = Risk::new(&space, &points);
 
@@ -144,9 +142,7 @@ impl Tpe {
     /// the predicted risk of failure when there is one to predict.
     pub fn explore(&self, history: &[Observation], rng: &mut impl Rng) -> (KnobValues, Option<String>) {
         let space = Space::new(&self.knobs);
-        let points: Vec<(Vec<f64>, &Observation)> =
-            history.iter().filter_map(|o| space.encode(&o.knobs).map(|p| (p, o))).collect();
-        let risk = Risk::new(&space, &points);
+        let risk = Risk::new(&space, &space.points(history));
         let chosen = explore(&space, risk.as_ref(), self.settings.candidates.max(1), rng);
         let note = risk.map(|r| r.describe(&chosen));
         (space.decode(&chosen), note)
@@ -179,14 +175,8 @@ impl Specialist for Tpe {
     async fn propose(&self, request: ProposalRequest<'_>) -> Result<Proposal, ProposeError> {
         let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
         let (values, note) = self.suggest(request.history, &mut rng);
-        Ok(Proposal {
-            specialist: self.name.clone(),
-            hypothesis: format!("tpe: {} ({note})", describe_change(request.best_knobs, &values)),
-            expected_delta: None,
-            parent: None,
-            edit: Edit::Knobs { values },
-            cites: Vec::new(),
-        })
+        let hypothesis = format!("tpe: {} ({note})", describe_change(request.best_knobs, &values));
+        Ok(knob_proposal(&self.name, hypothesis, values))
     }
 }
 
@@ -263,6 +253,11 @@ impl Space {
                 }
             })
             .collect()
+    }
+
+    /// The trials of `history` that are points of this space, with their points.
+    fn points<'o>(&self, history: &'o [Observation]) -> Vec<(Vec<f64>, &'o Observation)> {
+        history.iter().filter_map(|o| self.encode(&o.knobs).map(|p| (p, o))).collect()
     }
 
     fn decode(&self, point: &[f64]) -> KnobValues {
