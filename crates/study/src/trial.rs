@@ -12,11 +12,13 @@ use postdoc_core::manifest::ProcessBudget;
 use postdoc_core::noise::{self, Screen};
 use postdoc_core::surface::check_edit;
 use postdoc_core::{
-    Decision, Edit, Finding, Label, MetricPoint, RunPurpose, RunRecord, TrialNo, TrialRecord, Verdict, classify,
+    Decision, Edit, Finding, KnobSpec, KnobValues, Label, MetricPoint, RunPurpose, RunRecord, TrialNo, TrialRecord,
+    Verdict, classify,
 };
 use postdoc_eval::{artifact_bytes, parse_scores};
 use postdoc_exec::{Control, Exit, MetricLine, ProcessHandle, ProcessOutcome, ProcessSpec, Watcher};
 use postdoc_store::now_ms;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -168,35 +170,33 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
 fn write_knobs(
     ctx: &Ctx,
     specialist: &str,
-    values: &postdoc_core::KnobValues,
+    values: &KnobValues,
     tree: &Path,
 ) -> Result<Result<(), String>, StudyError> {
     let owners = ctx.knob_owners(specialist);
     if owners.is_empty() {
         return Ok(Err(format!("no specialist `{specialist}` in the manifest owns these knobs")));
     }
-    if values.is_empty() {
-        return Ok(Err("the proposal sets no knob".into()));
+    let knobs: BTreeMap<String, KnobSpec> = owners.iter().flat_map(|o| o.knobs.clone()).collect();
+    if let Err(why) = knobs_file::check_values(values, &knobs) {
+        return Ok(Err(why));
     }
-    if let Some(name) = values.keys().find(|k| !owners.iter().any(|o| o.knobs.contains_key(*k))) {
-        let known: Vec<&str> = owners.iter().flat_map(|o| o.knobs.keys().map(String::as_str)).collect();
-        return Ok(Err(format!("`{name}` is not a knob of this specialist (its knobs: {})", known.join(", "))));
-    }
-    for owner in owners {
-        let mine: postdoc_core::KnobValues =
-            values.iter().filter(|(k, _)| owner.knobs.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        if mine.is_empty() {
+    // Specialists may share a knob file: each file is written once, with all its knobs.
+    let mut by_file: BTreeMap<&str, KnobValues> = BTreeMap::new();
+    for owner in &owners {
+        let mut mine = values.iter().filter(|(k, _)| owner.knobs.contains_key(*k)).peekable();
+        if mine.peek().is_none() {
             continue;
         }
-        if let Err(why) = knobs_file::check_values(&mine, &owner.knobs) {
-            return Ok(Err(why));
-        }
-        let Some(file) = &owner.knobs_file else {
+        let Some(file) = owner.knobs_file.as_deref() else {
             return Ok(Err(format!("specialist `{}` has no knobs_file", owner.name)));
         };
+        by_file.entry(file).or_default().extend(mine.map(|(k, v)| (k.clone(), v.clone())));
+    }
+    for (file, values) in by_file {
         let path = tree.join(file);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        match knobs_file::write_knobs(&text, &mine) {
+        match knobs_file::write_knobs(&text, &values) {
             Ok(new) => std::fs::write(&path, new).map_err(|source| StudyError::Io {
                 what: "cannot write the knob file",
                 path,
