@@ -148,8 +148,7 @@ pub(crate) struct Ctx {
 
 /// Who proposes a study's opening trials, and whose knobs they draw.
 pub(crate) struct OpeningPlan {
-    pub proposer: Arc<dyn Specialist>,
-    pub trials: u64,
+    pub proposer: Arc<Opening>,
     /// The searches whose knobs the opening draws.
     pub members: Vec<String>,
 }
@@ -827,15 +826,14 @@ impl Session {
         text
     }
 
-    /// Gives the free slot to a specialist (each takes its first turns in order, then a bandit
-    /// over how far their recent moves took the recipe decides), asks it for its next proposal,
-    /// and records it.
-    async fn propose(
+    /// The specialist the bandit gives the free slot to, among those not paused or drafting,
+    /// with its position (for its seeds); `None` when none can propose.
+    async fn bandit_choice(
         &self,
         tally: &Tally,
-        unavailable: &mut BTreeMap<String, String>,
-        drafting: &mut Drafting,
-    ) -> Result<Asked, StudyError> {
+        unavailable: &BTreeMap<String, String>,
+        drafting: &Drafting,
+    ) -> Result<Option<(u64, Arc<dyn Specialist>)>, StudyError> {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
         let proposals_of = |name: &str| tally.proposals.get(name).copied().unwrap_or(0);
@@ -870,12 +868,28 @@ impl Session {
             .map(|((_, s), recent)| bandit::Arm { proposals: proposals_of(s.name()), recent })
             .collect();
         let total: u64 = tally.proposals.values().sum();
+        let chosen = bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total));
+        Ok(chosen.map(|i| (available[i].0 as u64, Arc::clone(available[i].1))))
+    }
+
+    /// Gives the free slot to a specialist (the opening's trials first; then each takes its first
+    /// turns in order, and a bandit over how far their recent moves took the recipe decides),
+    /// asks it for its next proposal, and records it.
+    async fn propose(
+        &self,
+        tally: &Tally,
+        unavailable: &mut BTreeMap<String, String>,
+        drafting: &mut Drafting,
+    ) -> Result<Asked, StudyError> {
+        let ctx = &self.ctx;
+        let manifest = &ctx.recipe.manifest;
+        let proposals_of = |name: &str| tally.proposals.get(name).copied().unwrap_or(0);
         // The opening's trials come first; then the bandit decides.
-        let opening = ctx.opening.as_ref().filter(|plan| proposals_of(OPENING_SPECIALIST) < plan.trials);
+        let opening = ctx.opening.as_ref().filter(|plan| proposals_of(OPENING_SPECIALIST) < plan.proposer.trials());
         let (index, specialist) = match opening {
-            Some(plan) => (OPENING_INDEX, &plan.proposer),
-            None => match bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total)) {
-                Some(i) => (available[i].0 as u64, available[i].1),
+            Some(plan) => (OPENING_INDEX, Arc::clone(&plan.proposer) as Arc<dyn Specialist>),
+            None => match self.bandit_choice(tally, unavailable, drafting).await? {
+                Some(chosen) => chosen,
                 None => return Ok(Asked::Nothing),
             },
         };
@@ -896,7 +910,7 @@ impl Session {
                 path: ctx.layout.worktrees(),
                 source: std::io::Error::other(e.to_string()),
             })?;
-            let (specialist, best_number) = (Arc::clone(specialist), best.number);
+            let best_number = best.number;
             drafting.busy.insert(name.clone());
             drafting.tasks.spawn(async move {
                 let request = ProposalRequest {
@@ -1150,7 +1164,7 @@ fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64) -> Option<Openin
         members.push(spec.name.clone());
     }
     let proposer = Opening::new(knobs, members.len(), max_trials)?;
-    Some(OpeningPlan { trials: proposer.trials(), proposer: Arc::new(proposer), members })
+    Some(OpeningPlan { proposer: Arc::new(proposer), members })
 }
 
 /// A well-spread seed from a few integers (splitmix64 over their combination).
