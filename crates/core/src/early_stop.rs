@@ -3,7 +3,8 @@
 //! earlier run's, and a run outside the best `keep` share of them is stopped: its trial is a
 //! `discard` that says where it stopped, and the compute it would have spent is saved. A run is
 //! stopped only when it is clearly behind: by more than twice the run-to-run noise the
-//! baseline's seeds show at that rung, so a run that is merely unlucky there goes on.
+//! baseline's seeds show at that rung (past where they ended, at the last rung they reached),
+//! so a run that is merely unlucky there goes on.
 //! Decisions are made as runs arrive (no waiting for a cohort), so slots never idle.
 
 use crate::manifest::Direction;
@@ -72,8 +73,15 @@ impl Rungs {
         sorted.sort_by(|a, b| b.total_cmp(a));
         let go_on = ((spec.keep * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
         let needed = sorted[go_on - 1];
-        let margin = NOISE_MARGINS * Noise::pooled([self.baseline[rung].as_slice()]).sigma;
+        let margin = NOISE_MARGINS * self.noise_at(rung).sigma;
         (gain < needed - margin).then_some(Behind { runs: sorted.len(), needed, margin })
+    }
+
+    /// The baseline seeds' spread at `rung`; where the seeds ended before it, their spread at
+    /// the last rung they reached stands in, so no rung judges runs as if they had no noise.
+    fn noise_at(&self, rung: usize) -> Noise {
+        let known = |r: usize| Some(Noise::pooled([self.baseline.get(r)?.as_slice()])).filter(|n| n.df > 0);
+        (0..=rung).rev().find_map(known).unwrap_or(Noise { sigma: 0.0, df: 0 })
     }
 }
 
@@ -132,11 +140,14 @@ mod tests {
         let b = rungs.behind(&s, 0, 0.40).expect("0.40 is clearly behind");
         assert_eq!((b.runs, b.needed), (6, 0.55));
         assert!((b.margin - 0.10).abs() < 1e-12, "{}", b.margin);
-        // No second rung values from the baseline: no noise known there, no margin.
-        for gain in [0.5, 0.6, 0.7] {
+        // The baseline's seeds ended before the second rung: their spread at the first stands in.
+        for gain in [0.5, 0.7, 0.75] {
             rungs.record(1, gain, false);
         }
-        assert_eq!(rungs.behind(&s, 1, 0.6), Some(Behind { runs: 3, needed: 0.7, margin: 0.0 }));
+        assert_eq!(rungs.behind(&s, 1, 0.7), None, "0.05 behind the bar, within two sigmas");
+        let b = rungs.behind(&s, 1, 0.5).expect("0.25 behind is clearly behind");
+        assert_eq!((b.runs, b.needed), (3, 0.75));
+        assert!((b.margin - 0.10).abs() < 1e-12, "{}", b.margin);
     }
 
     #[test]
