@@ -61,7 +61,16 @@ async fn propose(agent: &Agent, bench: &DirBench) -> Result<postdoc_core::Propos
     let objective = Objective { metric: "accuracy".into(), direction: Direction::Maximize };
     let view = LineageView::build("demo", &objective, &[], Some("optimizer"));
     let knobs: KnobValues = Default::default();
-    agent.propose(ProposalRequest { seed: 1, view: &view, best_knobs: &knobs, history: &[], bench: Some(bench) }).await
+    agent
+        .propose(ProposalRequest {
+            seed: 1,
+            turn: 0,
+            view: &view,
+            best_knobs: &knobs,
+            history: &[],
+            bench: Some(bench),
+        })
+        .await
 }
 
 /// The tool results the model was shown in the `n`th request (Chat Completions format).

@@ -95,6 +95,8 @@ pub struct ProposalRequest<'a> {
     /// Seed for this proposal, derived from the study seed and the proposal's position, so a
     /// resumed study proposes what an uninterrupted one would have.
     pub seed: u64,
+    /// How many proposals this specialist made in the study before this one (0 for its first).
+    pub turn: u64,
     pub view: &'a LineageView,
     /// The knob values the current best recipe has in this specialist's knob file.
     pub best_knobs: &'a KnobValues,

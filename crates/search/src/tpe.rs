@@ -103,7 +103,7 @@ impl Tpe {
             } else {
                 "exploring (no trial has a score yet)".to_string()
             };
-            (explore(&space, risk.as_ref(), candidates, rng), how)
+            (explore(risk.as_ref(), candidates, rng, |rng| space.uniform(rng)), how)
         } else {
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
             let n_good = ((self.settings.gamma * scored.len() as f64).ceil() as usize).clamp(1, self.settings.max_good);
@@ -143,18 +143,41 @@ impl Tpe {
     pub fn explore(&self, history: &[Observation], rng: &mut impl Rng) -> (KnobValues, Option<String>) {
         let space = Space::new(&self.knobs);
         let risk = Risk::new(&space, &space.points(history));
-        let chosen = explore(&space, risk.as_ref(), self.settings.candidates.max(1), rng);
+        let chosen = explore(risk.as_ref(), self.settings.candidates.max(1), rng, |rng| space.uniform(rng));
+        let note = risk.map(|r| r.describe(&chosen));
+        (space.decode(&chosen), note)
+    }
+
+    /// As [`Tpe::explore`], but within one cell of a Latin hypercube: for each knob, in name
+    /// order, `cell` says which of `slices` equal slices of its range to draw in (for a
+    /// choice, which option to take).
+    pub fn explore_in(
+        &self,
+        history: &[Observation],
+        cell: &[usize],
+        slices: usize,
+        rng: &mut impl Rng,
+    ) -> (KnobValues, Option<String>) {
+        let space = Space::new(&self.knobs);
+        let risk = Risk::new(&space, &space.points(history));
+        let candidates = self.settings.candidates.max(1);
+        let chosen = explore(risk.as_ref(), candidates, rng, |rng| space.within(cell, slices, rng));
         let note = risk.map(|r| r.describe(&chosen));
         (space.decode(&chosen), note)
     }
 }
 
-/// A random point of the space, but not where trials already failed: of `candidates` uniform
-/// draws, each is taken with the chance it succeeds, so the start samples the box weighted by
+/// A random point (from `draw`), but not where trials already failed: of `candidates` draws,
+/// each is taken with the chance it succeeds, so the start samples the box weighted by
 /// predicted success rather than settling on its safest corner (the smallest, shortest runs),
 /// which is rarely where the good recipes are.
-fn explore(space: &Space, risk: Option<&Risk<'_>>, candidates: usize, rng: &mut impl Rng) -> Vec<f64> {
-    let draws: Vec<Vec<f64>> = (0..candidates).map(|_| space.uniform(rng)).collect();
+fn explore<R: Rng>(
+    risk: Option<&Risk<'_>>,
+    candidates: usize,
+    rng: &mut R,
+    draw: impl Fn(&mut R) -> Vec<f64>,
+) -> Vec<f64> {
+    let draws: Vec<Vec<f64>> = (0..candidates).map(|_| draw(rng)).collect();
     let fails = chances_of_failure(risk, &draws);
     let best = match risk {
         Some(_) => match fails.iter().position(|p| rng.random::<f64>() >= *p) {
@@ -290,6 +313,20 @@ impl Space {
             .map(|d| match d {
                 Dim::Number { .. } => rng.random::<f64>(),
                 Dim::Choice(options) => rng.random_range(0..options.len()) as f64,
+            })
+            .collect()
+    }
+
+    /// A uniform point of one cell: each number within slice `cell[i]` of `slices`, each choice
+    /// the option `cell[i]`.
+    fn within(&self, cell: &[usize], slices: usize, rng: &mut impl Rng) -> Vec<f64> {
+        let slices = slices.max(1);
+        self.dims
+            .iter()
+            .zip(cell)
+            .map(|(d, &c)| match d {
+                Dim::Number { .. } => (c.min(slices - 1) as f64 + rng.random::<f64>()) / slices as f64,
+                Dim::Choice(options) => c.min(options.len() - 1) as f64,
             })
             .collect()
     }

@@ -355,7 +355,7 @@ impl Session {
             specialists.push(Some(built));
         }
         let share = (max_trials as usize).div_ceil(specialists.len().max(1));
-        let opening = open(&searches, max_trials);
+        let opening = open(&searches, max_trials, manifest.study.seed);
         if let Some(plan) = &opening {
             let files: Vec<String> =
                 plan.members.iter().filter_map(|m| manifest.specialist(m)?.knobs_file.clone()).collect();
@@ -900,7 +900,8 @@ impl Session {
         let best_commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
         let best_knobs = self.knobs_at(&best_commit, &owners).await;
         let history = self.history(&owners, best, &best_knobs).await?;
-        let seed = mix(manifest.study.seed, index, proposals_of(&name));
+        let turn = proposals_of(&name);
+        let seed = mix(manifest.study.seed, index, turn);
         if manifest.specialist(&name).is_some_and(|s| s.strategy == Strategy::Agent) {
             // An agent drafts in a worktree of its own, at the current best, while the loop goes
             // on: its session may take minutes.
@@ -915,6 +916,7 @@ impl Session {
             drafting.tasks.spawn(async move {
                 let request = ProposalRequest {
                     seed,
+                    turn,
                     view: &view,
                     best_knobs: &best_knobs,
                     history: &history,
@@ -925,7 +927,8 @@ impl Session {
             });
             return Ok(Asked::Drafting);
         }
-        let request = ProposalRequest { seed, view: &view, best_knobs: &best_knobs, history: &history, bench: None };
+        let request =
+            ProposalRequest { seed, turn, view: &view, best_knobs: &best_knobs, history: &history, bench: None };
         let outcome = specialist.propose(request).await;
         let drafted = Drafted { specialist: name, best: best.number, outcome, transcript: None };
         match self.record(drafted, unavailable).await? {
@@ -1153,7 +1156,7 @@ async fn take_lease(store: &Store, study: &StudyRecord) -> Result<Lease, StudyEr
 /// The opening over the built-in searches' knobs, if the study opens. A search with a knob of
 /// the same name as another's (in another knob file) is left out of it: an edit names its knobs
 /// only by name.
-fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64) -> Option<OpeningPlan> {
+fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64, seed: u64) -> Option<OpeningPlan> {
     let mut knobs = BTreeMap::new();
     let mut members = Vec::new();
     for (_, spec) in searches {
@@ -1163,7 +1166,7 @@ fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64) -> Option<Openin
         knobs.extend(spec.knobs.clone());
         members.push(spec.name.clone());
     }
-    let proposer = Opening::new(knobs, members.len(), max_trials)?;
+    let proposer = Opening::new(knobs, members.len(), max_trials, mix(seed, OPENING_INDEX, u64::MAX))?;
     Some(OpeningPlan { proposer: Arc::new(proposer), members })
 }
 

@@ -192,7 +192,7 @@ async fn proposals_are_reproducible_and_name_their_strategy() {
     let objective = postdoc_core::Objective { metric: "acc".into(), direction: postdoc_core::Direction::Maximize };
     let view = postdoc_core::LineageView::build("s", &objective, &[], Some("optimizer"));
     let best = history[0].knobs.clone();
-    let req = |seed| ProposalRequest { seed, view: &view, best_knobs: &best, history: &history, bench: None };
+    let req = |seed| ProposalRequest { seed, turn: 0, view: &view, best_knobs: &best, history: &history, bench: None };
     let a = tpe.propose(req(1)).await.unwrap();
     assert_eq!(a, tpe.propose(req(1)).await.unwrap());
     assert_ne!(a.edit, tpe.propose(req(2)).await.unwrap().edit);
