@@ -141,11 +141,7 @@ impl Tpe {
     /// Knob values drawn at random as the start draws them, avoiding where trials failed, with
     /// the predicted risk of failure when there is one to predict.
     pub fn explore(&self, history: &[Observation], rng: &mut impl Rng) -> (KnobValues, Option<String>) {
-        let space = Space::new(&self.knobs);
-        let risk = Risk::new(&space, &space.points(history));
-        let chosen = explore(risk.as_ref(), self.settings.candidates.max(1), rng, |rng| space.uniform(rng));
-        let note = risk.map(|r| r.describe(&chosen));
-        (space.decode(&chosen), note)
+        self.explore_drawn(history, rng, |space, rng| space.uniform(rng))
     }
 
     /// As [`Tpe::explore`], but within one cell of a Latin hypercube: for each knob, in name
@@ -158,10 +154,19 @@ impl Tpe {
         slices: usize,
         rng: &mut impl Rng,
     ) -> (KnobValues, Option<String>) {
+        self.explore_drawn(history, rng, |space, rng| space.within(cell, slices, rng))
+    }
+
+    /// The exploring step both of the above share; `draw` says where a candidate may fall.
+    fn explore_drawn<R: Rng>(
+        &self,
+        history: &[Observation],
+        rng: &mut R,
+        draw: impl Fn(&Space, &mut R) -> Vec<f64>,
+    ) -> (KnobValues, Option<String>) {
         let space = Space::new(&self.knobs);
         let risk = Risk::new(&space, &space.points(history));
-        let candidates = self.settings.candidates.max(1);
-        let chosen = explore(risk.as_ref(), candidates, rng, |rng| space.within(cell, slices, rng));
+        let chosen = explore(risk.as_ref(), self.settings.candidates.max(1), rng, |rng| draw(&space, rng));
         let note = risk.map(|r| r.describe(&chosen));
         (space.decode(&chosen), note)
     }
