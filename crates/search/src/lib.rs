@@ -4,8 +4,8 @@ pub mod bandit;
 mod opening;
 mod tpe;
 
-pub use opening::Opening;
-pub use tpe::{Tpe, TpeSettings};
+pub use opening::{Opening, Search};
+pub use tpe::{Slice, Tpe, TpeSettings};
 
 use postdoc_core::{Edit, KnobSpec, KnobValue, KnobValues, Proposal, ProposalRequest, ProposeError, Specialist};
 use rand::{Rng, SeedableRng};

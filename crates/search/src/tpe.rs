@@ -67,6 +67,14 @@ impl TpeSettings {
     }
 }
 
+/// Where a trial of a Latin hypercube draws one knob: in slice `index` of `of` equal slices of
+/// its range, or for a choice, the option `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub index: usize,
+    pub of: usize,
+}
+
 pub struct Tpe {
     name: String,
     knobs: BTreeMap<String, KnobSpec>,
@@ -145,16 +153,24 @@ impl Tpe {
     }
 
     /// As [`Tpe::explore`], but within one cell of a Latin hypercube: for each knob, in name
-    /// order, `cell` says which of `slices` equal slices of its range to draw in (for a
-    /// choice, which option to take).
+    /// order, the slice of its range to draw in (for a choice, which option to take), or
+    /// `None` to keep its value in `kept`. Only the knobs drawn are returned.
     pub fn explore_in(
         &self,
         history: &[Observation],
-        cell: &[usize],
-        slices: usize,
+        cell: &[Option<Slice>],
+        kept: &KnobValues,
         rng: &mut impl Rng,
     ) -> (KnobValues, Option<String>) {
-        self.explore_drawn(history, rng, |space, rng| space.within(cell, slices, rng))
+        let (mut values, note) = self.explore_drawn(history, rng, |space, rng| space.within(cell, kept, rng));
+        // A kept knob was drawn at its recipe value only so that the risk is judged on the
+        // recipe the trial will run; it is not part of the edit.
+        for (name, slice) in self.knobs.keys().zip(cell) {
+            if slice.is_none() && kept.contains_key(name) {
+                values.remove(name);
+            }
+        }
+        (values, note)
     }
 
     /// The exploring step both of the above share; `draw` says where a candidate may fall.
@@ -258,29 +274,26 @@ impl Space {
 
     /// A trial's values as a point; `None` when a value is missing or outside today's ranges.
     fn encode(&self, values: &KnobValues) -> Option<Vec<f64>> {
-        self.names
-            .iter()
-            .zip(&self.dims)
-            .zip(&self.specs)
-            .map(|((name, dim), spec)| {
-                let v = values.get(name)?;
-                if !spec.admits(v) {
-                    return None;
-                }
-                match dim {
-                    Dim::Number { lo, hi, log, .. } => {
-                        let x = match v {
-                            KnobValue::Float(x) => *x,
-                            KnobValue::Int(i) => *i as f64,
-                            _ => return None,
-                        };
-                        let x = if *log { x.ln() } else { x };
-                        Some(((x - lo) / (hi - lo)).clamp(0.0, 1.0))
-                    }
-                    Dim::Choice(options) => options.iter().position(|o| o == v).map(|i| i as f64),
-                }
-            })
-            .collect()
+        self.names.iter().enumerate().map(|(i, name)| self.encode_one(i, values.get(name)?)).collect()
+    }
+
+    /// One knob's value as its coordinate; `None` when outside today's range.
+    fn encode_one(&self, i: usize, v: &KnobValue) -> Option<f64> {
+        if !self.specs[i].admits(v) {
+            return None;
+        }
+        match &self.dims[i] {
+            Dim::Number { lo, hi, log, .. } => {
+                let x = match v {
+                    KnobValue::Float(x) => *x,
+                    KnobValue::Int(i) => *i as f64,
+                    _ => return None,
+                };
+                let x = if *log { x.ln() } else { x };
+                Some(((x - lo) / (hi - lo)).clamp(0.0, 1.0))
+            }
+            Dim::Choice(options) => options.iter().position(|o| o == v).map(|i| i as f64),
+        }
     }
 
     /// The trials of `history` that are points of this space, with their points.
@@ -322,16 +335,26 @@ impl Space {
             .collect()
     }
 
-    /// A uniform point of one cell: each number within slice `cell[i]` of `slices`, each choice
-    /// the option `cell[i]`.
-    fn within(&self, cell: &[usize], slices: usize, rng: &mut impl Rng) -> Vec<f64> {
-        let slices = slices.max(1);
+    /// A uniform point of one cell: each number within its slice, each choice the option the
+    /// slice names; a knob without a slice at its value in `kept` (drawn when `kept` lacks it).
+    fn within(&self, cell: &[Option<Slice>], kept: &KnobValues, rng: &mut impl Rng) -> Vec<f64> {
         self.dims
             .iter()
             .zip(cell)
-            .map(|(d, &c)| match d {
-                Dim::Number { .. } => (c.min(slices - 1) as f64 + rng.random::<f64>()) / slices as f64,
-                Dim::Choice(options) => c.min(options.len() - 1) as f64,
+            .enumerate()
+            .map(|(i, (d, slice))| match (slice, kept.get(&self.names[i]).and_then(|v| self.encode_one(i, v))) {
+                (None, Some(x)) => x,
+                (None, None) => match d {
+                    Dim::Number { .. } => rng.random::<f64>(),
+                    Dim::Choice(options) => rng.random_range(0..options.len()) as f64,
+                },
+                (Some(s), _) => match d {
+                    Dim::Number { .. } => {
+                        let of = s.of.max(1);
+                        (s.index.min(of - 1) as f64 + rng.random::<f64>()) / of as f64
+                    }
+                    Dim::Choice(options) => s.index.min(options.len() - 1) as f64,
+                },
             })
             .collect()
     }

@@ -19,7 +19,7 @@ use postdoc_core::{
 use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
 use postdoc_exec::{Executor, LocalExecutor, ProcessHandle, ProcessSpec, Unwatched};
-use postdoc_search::{Opening, RandomSearch, Tpe, TpeSettings, bandit};
+use postdoc_search::{Opening, RandomSearch, Search, Tpe, TpeSettings, bandit};
 use postdoc_store::{Lease, RecentOutcome, Store, StudyRecord, Tally, now_ms};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -1157,16 +1157,15 @@ async fn take_lease(store: &Store, study: &StudyRecord) -> Result<Lease, StudyEr
 /// the same name as another's (in another knob file) is left out of it: an edit names its knobs
 /// only by name.
 fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64, seed: u64) -> Option<OpeningPlan> {
-    let mut knobs = BTreeMap::new();
-    let mut members = Vec::new();
+    let mut drawn: Vec<Search> = Vec::new();
     for (_, spec) in searches {
-        if spec.knobs.keys().any(|k| knobs.contains_key(k)) {
+        if spec.knobs.keys().any(|k| drawn.iter().any(|s| s.knobs.contains_key(k))) {
             continue;
         }
-        knobs.extend(spec.knobs.clone());
-        members.push(spec.name.clone());
+        drawn.push(Search { name: spec.name.clone(), knobs: spec.knobs.clone() });
     }
-    let proposer = Opening::new(knobs, members.len(), max_trials, mix(seed, OPENING_INDEX, u64::MAX))?;
+    let members = drawn.iter().map(|s| s.name.clone()).collect();
+    let proposer = Opening::new(drawn, max_trials, mix(seed, OPENING_INDEX, u64::MAX))?;
     Some(OpeningPlan { proposer: Arc::new(proposer), members })
 }
 

@@ -9,7 +9,7 @@ use postdoc_study::{RunOptions, StopReason};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_study_runs_end_to_end_on_the_example() {
-    // Both specialists search with TPE (the default), so the study opens with joint draws.
+    // Both specialists search with TPE (the default), so the study opens with draws of both.
     let recipe = recipe_from_example("tiny-logreg", |m| m.replace("strategy = \"random\"\n", ""));
     let url = sqlite_url(recipe.path());
     let options = RunOptions { max_trials: Some(6), parallel: Some(2), ..Default::default() };
@@ -34,18 +34,27 @@ async fn a_study_runs_end_to_end_on_the_example() {
         eprintln!("trial {} [{:?}] {:?} {:?}", t.number, t.label, t.score, t.reason);
     }
     assert!(candidates.iter().any(|t| t.patch.as_deref().unwrap().contains("+lr = ")), "knob edits show in the diffs");
-    // A third of the budget opens the study, each trial drawing both specialists' knobs.
+    // A third of the budget opens the study, each trial drawing the knobs of one specialist or
+    // of both, and no two trials the same combination.
+    let optimizer = ["batch_size", "epochs", "l2", "lr"];
+    let data = ["standardize"];
     let every_knob = ["batch_size", "epochs", "l2", "lr", "standardize"];
+    let mut combinations = Vec::new();
     for t in &candidates[..2] {
         assert_eq!(t.specialist, postdoc_core::OPENING_SPECIALIST);
         let postdoc_core::Edit::Knobs { values } = &t.edit else { panic!("trial {} sets knobs", t.number) };
-        assert_eq!(values.keys().map(String::as_str).collect::<Vec<_>>(), every_knob);
+        let drawn: Vec<&str> = values.keys().map(String::as_str).collect();
+        assert!([&optimizer[..], &data[..], &every_knob[..]].contains(&drawn.as_slice()), "{drawn:?}");
+        combinations.push(drawn);
     }
+    assert_ne!(combinations[0], combinations[1]);
     assert!(candidates[2..].iter().all(|t| ["optimizer", "data"].contains(&t.specialist.as_str())));
-    // The optimizer learns from the opening through its own knobs: its first proposal is
-    // modelled on the opening's trials, not a random draw of its own.
-    let first = candidates.iter().find(|t| t.specialist == "optimizer").expect("the optimizer proposes");
-    assert!(first.hypothesis.contains("modelled on"), "{}", first.hypothesis);
+    // The optimizer learns from the opening through its own knobs: by its second proposal
+    // (an opening trial has drawn them by then) it models the trials rather than drawing at random.
+    let proposals: Vec<&str> =
+        candidates.iter().filter(|t| t.specialist == "optimizer").map(|t| t.hypothesis.as_str()).collect();
+    assert!(proposals.len() >= 2, "{proposals:?}");
+    assert!(proposals.iter().any(|h| h.contains("modelled on")), "{proposals:?}");
     // Every trial's commit is reachable from its ref, and the best ref points at the best.
     let repo = postdoc_git::Repo::open(recipe.path()).await.unwrap();
     for t in &candidates {
