@@ -19,8 +19,8 @@
 use crate::tpe::Slice;
 use crate::{Tpe, TpeSettings, describe_change, knob_proposal};
 use postdoc_core::{KnobSpec, OPENING_SPECIALIST, Proposal, ProposalRequest, ProposeError, Specialist};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 
@@ -88,20 +88,21 @@ impl Opening {
 /// combinations in a random order, dealt out again in a new order when the rows outnumber
 /// them, so that every search is drawn about as often as every other and in different company.
 fn combinations(searches: usize, rows: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
-    let members = |mask: u64| (0..searches).filter(|s| (mask >> s) & 1 == 1).collect::<Vec<_>>();
-    // Beyond a dozen searches there are too many combinations to list; draw each at random.
+    // Beyond a dozen searches there are too many combinations to list: each trial draws each
+    // search with even odds, and again if it drew none.
     if searches > 12 {
         return (0..rows)
             .map(|_| {
                 loop {
-                    let mask = rand::Rng::random::<u64>(rng) & ((1 << searches.min(63)) - 1);
-                    if mask != 0 {
-                        break members(mask);
+                    let drawn: Vec<usize> = (0..searches).filter(|_| rng.random_bool(0.5)).collect();
+                    if !drawn.is_empty() {
+                        break drawn;
                     }
                 }
             })
             .collect();
     }
+    let members = |mask: u64| (0..searches).filter(|s| (mask >> s) & 1 == 1).collect::<Vec<_>>();
     let all: Vec<u64> = (1..1u64 << searches).collect();
     let mut dealt = Vec::with_capacity(rows);
     while dealt.len() < rows {
@@ -177,6 +178,15 @@ mod tests {
         assert_eq!(Opening::length(2, 16), 5);
         assert_eq!(Opening::length(3, 4), 2);
         assert_eq!(Opening::length(3, 300), 10);
+    }
+
+    #[test]
+    fn many_searches_are_drawn_at_random_but_never_none() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let rows = combinations(70, 10, &mut rng);
+        assert_eq!(rows.len(), 10);
+        assert!(rows.iter().all(|r| !r.is_empty() && r.iter().all(|s| *s < 70)), "{rows:?}");
+        assert!(rows.iter().any(|r| r.iter().any(|s| *s >= 64)), "every search can be drawn: {rows:?}");
     }
 
     fn search(name: &str, knobs: &[(&str, KnobSpec)]) -> Search {

@@ -251,6 +251,16 @@ enum Dim {
     Choice(Vec<KnobValue>),
 }
 
+impl Dim {
+    /// A coordinate drawn uniformly: anywhere in [0, 1], or any option.
+    fn uniform(&self, rng: &mut impl Rng) -> f64 {
+        match self {
+            Dim::Number { .. } => rng.random::<f64>(),
+            Dim::Choice(options) => rng.random_range(0..options.len()) as f64,
+        }
+    }
+}
+
 struct Space {
     names: Vec<String>,
     dims: Vec<Dim>,
@@ -326,13 +336,7 @@ impl Space {
     }
 
     fn uniform(&self, rng: &mut impl Rng) -> Vec<f64> {
-        self.dims
-            .iter()
-            .map(|d| match d {
-                Dim::Number { .. } => rng.random::<f64>(),
-                Dim::Choice(options) => rng.random_range(0..options.len()) as f64,
-            })
-            .collect()
+        self.dims.iter().map(|d| d.uniform(rng)).collect()
     }
 
     /// A uniform point of one cell: each number within its slice, each choice the option the
@@ -344,10 +348,7 @@ impl Space {
             .enumerate()
             .map(|(i, (d, slice))| match (slice, kept.get(&self.names[i]).and_then(|v| self.encode_one(i, v))) {
                 (None, Some(x)) => x,
-                (None, None) => match d {
-                    Dim::Number { .. } => rng.random::<f64>(),
-                    Dim::Choice(options) => rng.random_range(0..options.len()) as f64,
-                },
+                (None, None) => d.uniform(rng),
                 (Some(s), _) => match d {
                     Dim::Number { .. } => {
                         let of = s.of.max(1);
