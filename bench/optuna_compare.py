@@ -240,8 +240,13 @@ def optuna_arm(recipe, arm, seed, trials):
                 for line in lines:
                     d = json.loads(line)
                     if early and early["metric"] in d and "step" in d:
+                        # Optuna's pruners read intermediate values in the study's direction.
+                        value = d[early["metric"]]
+                        # postdoc's rungs take the objective's direction unless told otherwise.
+                        if (early.get("direction", "minimize" if recipe.minimize else "maximize") == "minimize") != recipe.minimize:
+                            value = -value
                         with lock:
-                            t.report(d[early["metric"]], d["step"])
+                            t.report(value, d["step"])
                             if t.should_prune():
                                 return True
                 return False
