@@ -7,12 +7,18 @@
 //! specialist's value is the expected gain of its next trial over its parent,
 //! `E[max(0, move)]`, times a drawn chance that the trial does not fail. The highest value wins.
 //!
-//! The spread counts as much as the mean. A specialist whose knobs move the score a lot, even
-//! downwards so far, holds the levers that matter and may find a large gain once its search has
+//! The spread counts as much as the mean. A specialist whose moves scatter widely, some down
+//! and some up, holds the levers that matter and may find a large gain once its search has
 //! learnt their direction; one whose moves barely change the score cannot, however often it is
 //! kept by a hair. A bandit on the rate of keeps alone gives its turns to the latter: on a
 //! post-training recipe it fed the specialist owning data-format knobs (small, frequent keeps)
 //! and starved the one owning the learning rate (two unlucky draws, then the largest gains).
+//!
+//! The spread is taken about the moves' own mean, as the conjugate (normal-inverse-gamma)
+//! posterior has it, not about no move. Moves that all fell far are a specialist reliably making
+//! things worse, not one of uncertain effect: measured about no move, the reinforcement-learning
+//! specialist of the same recipe, whose every proposal lost a third of the score, looked the
+//! most promising of the three and took a third of the study's turns.
 
 use crate::tpe::normal_cdf;
 use rand::{Rng, SeedableRng};
@@ -65,16 +71,17 @@ const PRIOR_TRIALS: f64 = 1.0;
 fn draw_value(window: &[Option<f64>], scale: f64, rng: &mut impl Rng) -> f64 {
     let moves: Vec<f64> = window.iter().flatten().copied().collect();
     let n = moves.len() as f64;
-    // The spread about the parent (no move), not about the moves' mean: a specialist whose
-    // moves all went far down still moves the score far.
-    let squares: f64 = moves.iter().map(|m| m * m).sum();
+    let mean = if moves.is_empty() { 0.0 } else { moves.iter().sum::<f64>() / n };
+    let scatter: f64 = moves.iter().map(|m| (m - mean) * (m - mean)).sum();
+    // The normal-inverse-gamma posterior from a prior centred on no move: the spread about the
+    // moves' mean, plus what the prior's disagreement with that mean adds.
+    let weight = PRIOR_TRIALS + n;
     let shape = PRIOR_TRIALS / 2.0 + n / 2.0;
-    let rate = PRIOR_TRIALS * scale * scale / 2.0 + squares / 2.0;
+    let rate = PRIOR_TRIALS * scale * scale / 2.0 + scatter / 2.0 + PRIOR_TRIALS * n * mean * mean / (2.0 * weight);
     let variance = rate / Gamma::new(shape, 1.0).expect("a positive shape").sample(rng).max(1e-300);
     let sigma = variance.sqrt();
     // The mean shrunk towards no move by the prior's weight.
-    let mean = moves.iter().sum::<f64>() / (n + PRIOR_TRIALS);
-    let mu = mean + sigma / (n + PRIOR_TRIALS).sqrt() * rng.sample::<f64, _>(StandardNormal);
+    let mu = n * mean / weight + sigma / weight.sqrt() * rng.sample::<f64, _>(StandardNormal);
     let p_success = beta_draw(1 + moves.len(), 1 + window.len() - moves.len(), rng);
     p_success * expected_improvement(mu, sigma)
 }
@@ -140,6 +147,16 @@ mod tests {
         // About two turns in three, though the first was kept three times and the second once.
         let levers_share = share(&arms, 1);
         assert!((600..800).contains(&levers_share), "{levers_share}");
+    }
+
+    #[test]
+    fn moves_that_all_fell_far_earn_no_turns() {
+        // Every proposal lost a third of the score, against small and mostly upward moves.
+        let falling = [scored(-0.3), scored(-0.45), scored(-0.25), scored(-0.4)];
+        let steady = [scored(0.03), scored(0.01), scored(-0.02), scored(0.04)];
+        let arms = [Arm { proposals: 4, recent: &falling }, Arm { proposals: 4, recent: &steady }];
+        let falling_share = share(&arms, 0);
+        assert!(falling_share < 200, "{falling_share}");
     }
 
     #[test]
