@@ -67,6 +67,7 @@ async fn propose(agent: &Agent, bench: &DirBench) -> Result<postdoc_core::Propos
             turn: 0,
             view: &view,
             best_knobs: &knobs,
+            start_knobs: &knobs,
             history: &[],
             bench: Some(bench),
         })

@@ -100,6 +100,8 @@ pub struct ProposalRequest<'a> {
     pub view: &'a LineageView,
     /// The knob values the current best recipe has in this specialist's knob file.
     pub best_knobs: &'a KnobValues,
+    /// The values the same knobs have in the recipe the study started from (its baseline's).
+    pub start_knobs: &'a KnobValues,
     /// The study's latest finished trials as the specialist's knobs saw them (whoever proposed
     /// them), one per setting of its knobs ([`Observation::best_per_setting`]), oldest first,
     /// the current best among them.

@@ -124,7 +124,15 @@ mod tests {
         let objective = Objective { metric: "acc".into(), direction: Direction::Maximize };
         let view = LineageView::build("s", &objective, &[], Some("optimizer"));
         let best = KnobValues::from([("steps".to_string(), KnobValue::Int(10))]);
-        let req = |seed| ProposalRequest { seed, turn: 0, view: &view, best_knobs: &best, history: &[], bench: None };
+        let req = |seed| ProposalRequest {
+            seed,
+            turn: 0,
+            view: &view,
+            best_knobs: &best,
+            start_knobs: &best,
+            history: &[],
+            bench: None,
+        };
         let a = rs.propose(req(1)).await.unwrap();
         assert_eq!(a, rs.propose(req(1)).await.unwrap());
         assert_ne!(a.edit, rs.propose(req(2)).await.unwrap().edit);

@@ -227,6 +227,7 @@ mod tests {
                     turn,
                     view: &view,
                     best_knobs: &best,
+                    start_knobs: &best,
                     history: &[],
                     bench: None,
                 };

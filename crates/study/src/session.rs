@@ -899,6 +899,7 @@ impl Session {
         let owners = ctx.knob_owners(&name);
         let best_commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
         let best_knobs = self.knobs_at(&best_commit, &owners).await;
+        let start_knobs = self.knobs_at(&ctx.study.base_commit, &owners).await;
         let history = self.history(&owners, best, &best_knobs).await?;
         let turn = proposals_of(&name);
         let seed = mix(manifest.study.seed, index, turn);
@@ -919,6 +920,7 @@ impl Session {
                     turn,
                     view: &view,
                     best_knobs: &best_knobs,
+                    start_knobs: &start_knobs,
                     history: &history,
                     bench: Some(&draft as &dyn postdoc_core::Workbench),
                 };
@@ -927,8 +929,15 @@ impl Session {
             });
             return Ok(Asked::Drafting);
         }
-        let request =
-            ProposalRequest { seed, turn, view: &view, best_knobs: &best_knobs, history: &history, bench: None };
+        let request = ProposalRequest {
+            seed,
+            turn,
+            view: &view,
+            best_knobs: &best_knobs,
+            start_knobs: &start_knobs,
+            history: &history,
+            bench: None,
+        };
         let outcome = specialist.propose(request).await;
         let drafted = Drafted { specialist: name, best: best.number, outcome, transcript: None };
         match self.record(drafted, unavailable).await? {

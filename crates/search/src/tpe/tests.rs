@@ -54,7 +54,7 @@ fn study(propose: impl Fn(&[Observation], u64) -> KnobValues, trials: usize, see
 
 fn tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
-    study(|h, s| tpe.suggest(h, &mut ChaCha8Rng::seed_from_u64(s)).0, trials, seed)
+    study(|h, s| tpe.suggest(h, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(s)).0, trials, seed)
 }
 
 /// The same study with the harness's measurements hidden: only labels and scores to learn from.
@@ -65,7 +65,7 @@ fn blind_tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
         let blind: Vec<Observation> =
             history.iter().map(|o| Observation { usage: Usage::default(), ..o.clone() }).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(i as u64));
-        history.push(recipe(&tpe.suggest(&blind, &mut rng).0));
+        history.push(recipe(&tpe.suggest(&blind, &KnobValues::new(), &mut rng).0));
     }
     history
 }
@@ -135,9 +135,9 @@ fn measured_sizes_teach_the_cap_before_it_is_crossed() {
 fn says_how_risky_its_choice_is_once_trials_have_failed() {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
     let history = (0..20).map(|s| tpe_study(12, s)).find(|h| failures(h) > 0).expect("the fixture needs a failure");
-    let (_, note) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(1));
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.contains("predicted failure risk"), "{note}");
-    let (_, first) = tpe.suggest(&[], &mut ChaCha8Rng::seed_from_u64(1));
+    let (_, first) = tpe.suggest(&[], &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
     assert_eq!(first, "exploring (0 of 4 trials so far)");
 }
 
@@ -153,11 +153,11 @@ fn runs_stopped_early_count_towards_the_start() {
     };
     let mut history: Vec<Observation> = (0..4).map(|_| stopped(&mut rng)).collect();
     // Four trials, the start's worth, but nothing to model the good region on yet.
-    let (_, note) = tpe.suggest(&history, &mut rng);
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut rng);
     assert_eq!(note, "exploring (no trial has a score yet)");
     history[0] = recipe(&history[0].knobs);
     assert!(history[0].gain.is_some(), "the fixture needs a scored trial");
-    let (_, note) = tpe.suggest(&history, &mut rng);
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut rng);
     assert_eq!(note, "modelled on the best 1 of 1 scored trials and 3 stopped early");
 }
 
@@ -165,7 +165,7 @@ fn runs_stopped_early_count_towards_the_start() {
 fn a_small_share_of_the_budget_shortens_the_random_start() {
     let start = |settings: TpeSettings| {
         let tpe = Tpe::new("s", knobs(), settings);
-        tpe.suggest(&[], &mut ChaCha8Rng::seed_from_u64(1)).1
+        tpe.suggest(&[], &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1)).1
     };
     // Three knobs start with four random trials; a specialist expecting six trials of the
     // study spends half of them, three, at random; a large share changes nothing.
@@ -180,8 +180,45 @@ fn a_small_share_of_the_budget_shortens_the_random_start() {
     );
     // And the search models after those three: the fourth proposal is no longer random.
     let tpe = Tpe::new("s", knobs(), TpeSettings::with_share(6));
-    let history = study(|h, s| tpe.suggest(h, &mut ChaCha8Rng::seed_from_u64(s)).0, 3, 4);
-    let (_, note) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(9));
+    let history = study(|h, s| tpe.suggest(h, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(s)).0, 3, 4);
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(9));
+    assert!(note.starts_with("modelled on the best"), "{note}");
+}
+
+#[test]
+fn a_search_that_has_not_beaten_the_starting_recipe_keeps_exploring() {
+    let tpe = Tpe::new("s", knobs(), TpeSettings::with_share(6));
+    let setting = |lr: f64, width: i64, act: &str| {
+        KnobValues::from([
+            ("lr".to_string(), KnobValue::Float(lr)),
+            ("width".to_string(), KnobValue::Int(width)),
+            ("act".to_string(), KnobValue::Text(act.into())),
+        ])
+    };
+    let start = setting(1e-3, 20, "relu");
+    // The starting recipe, and four changes of these knobs that all did worse.
+    let mut history: Vec<Observation> =
+        [setting(1e-3, 20, "relu"), setting(1e-4, 5, "relu"), setting(3e-4, 10, "tanh"), setting(2e-4, 8, "gelu")]
+            .iter()
+            .map(recipe)
+            .collect();
+    let far = |start: &KnobValues| {
+        (0..200u64)
+            .filter(|&seed| {
+                let (values, _) = tpe.suggest(&history, start, &mut ChaCha8Rng::seed_from_u64(seed));
+                (num(&values, "lr").log10() + 3.0).abs() > 1.0
+            })
+            .count()
+    };
+    let (_, note) = tpe.suggest(&history, &start, &mut ChaCha8Rng::seed_from_u64(1));
+    assert!(note.starts_with("exploring (no setting of these knobs has beaten the recipe's own yet)"), "{note}");
+    // Refining the start would keep the learning rate within a factor of ten of it; exploring
+    // draws it anywhere in its four decades.
+    let (exploring, refining) = (far(&start), far(&KnobValues::new()));
+    assert!(exploring > 50 && refining * 4 < exploring, "exploring {exploring}, refining {refining}");
+    // Once a change does better, the search models on it.
+    history.push(recipe(&setting(0.01, 50, "gelu")));
+    let (_, note) = tpe.suggest(&history, &start, &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.starts_with("modelled on the best"), "{note}");
 }
 
@@ -192,7 +229,15 @@ async fn proposals_are_reproducible_and_name_their_strategy() {
     let objective = postdoc_core::Objective { metric: "acc".into(), direction: postdoc_core::Direction::Maximize };
     let view = postdoc_core::LineageView::build("s", &objective, &[], Some("optimizer"));
     let best = history[0].knobs.clone();
-    let req = |seed| ProposalRequest { seed, turn: 0, view: &view, best_knobs: &best, history: &history, bench: None };
+    let req = |seed| ProposalRequest {
+        seed,
+        turn: 0,
+        view: &view,
+        best_knobs: &best,
+        start_knobs: &best,
+        history: &history,
+        bench: None,
+    };
     let a = tpe.propose(req(1)).await.unwrap();
     assert_eq!(a, tpe.propose(req(1)).await.unwrap());
     assert_ne!(a.edit, tpe.propose(req(2)).await.unwrap().edit);
@@ -230,7 +275,7 @@ proptest! {
             })
             .collect();
         let tpe = Tpe::new("s", specs.clone(), TpeSettings::default());
-        let (values, _) = tpe.suggest(&history, &mut ChaCha8Rng::seed_from_u64(seed));
+        let (values, _) = tpe.suggest(&history, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(seed));
         for (k, spec) in &specs {
             prop_assert!(spec.admits(&values[k]), "{k} = {:?} outside {spec:?}", values[k]);
         }
