@@ -121,6 +121,10 @@ pub struct RecentOutcome {
     pub score: Option<f64>,
     /// The score of the trial it built on.
     pub parent_score: Option<f64>,
+    /// The commit the trial ran, and the one of the trial it built on (`None` when it never
+    /// reached a commit).
+    pub commit: Option<String>,
+    pub parent_commit: Option<String>,
 }
 
 impl Store {
@@ -870,7 +874,8 @@ impl Store {
     /// record, and how far its moves took the recipe.
     pub async fn recent_outcomes(&self, study: i64, limit: usize) -> Result<Vec<RecentOutcome>> {
         let sql = format!(
-            "SELECT t.specialist, t.label, t.score, p.score AS parent_score FROM trials t \
+            "SELECT t.specialist, t.label, t.score, p.score AS parent_score, t.commit_sha, \
+             p.commit_sha AS parent_commit FROM trials t \
              LEFT JOIN trials p ON p.study_id = t.study_id AND p.number = t.parent \
              WHERE t.study_id = $1 AND t.status = 'finished' AND t.specialist <> 'baseline' \
              AND t.label <> 'harness_abort' ORDER BY t.number DESC LIMIT {limit}"
@@ -888,6 +893,8 @@ impl Store {
                     label: label.parse().map_err(|detail| StoreError::Corrupt { what: "trial label", detail })?,
                     score: rows::get(r, "score")?,
                     parent_score: rows::get(r, "parent_score")?,
+                    commit: rows::get(r, "commit_sha")?,
+                    parent_commit: rows::get(r, "parent_commit")?,
                 })
             })
             .collect()

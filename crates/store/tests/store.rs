@@ -437,12 +437,14 @@ async fn tallies_and_slices(store: Store) {
     let base =
         Proposal { specialist: postdoc_core::BASELINE_SPECIALIST.into(), ..proposal("baseline", Edit::Unchanged) };
     store.propose(s.id, &base, None, None).await.unwrap();
+    store.start(s.id, 0, "c0", "").await.unwrap();
     store.record_run(s.id, 0, &run(0, Some(0.5))).await.unwrap();
     let keep = Verdict { label: Label::Keep, reason: "baseline".into(), excerpt: None };
     store.finish(s.id, 0, &keep).await.unwrap();
     for i in 1..=6u64 {
         let n = store.propose(s.id, &proposal(&format!("idea {i}"), Edit::Unchanged), Some(0), None).await.unwrap();
         if i <= 4 {
+            store.start(s.id, n, &format!("c{n}"), "").await.unwrap();
             store.record_run(s.id, n, &run(0, Some(0.1 * i as f64))).await.unwrap();
             let label = if i == 2 { Label::HarnessAbort } else { Label::Discard };
             store.finish(s.id, n, &Verdict { label, reason: "x".into(), excerpt: None }).await.unwrap();
@@ -474,6 +476,16 @@ async fn tallies_and_slices(store: Store) {
     // Newest first, each with the score of the baseline it built on.
     let outcome = |i: u64| ("optimizer", Label::Discard, Some(0.1 * i as f64), Some(0.5));
     assert_eq!(recent, vec![outcome(4), outcome(3), outcome(1)]);
+    // With the commits they ran and built on, to tell which knobs each changed.
+    let commits: Vec<_> = store
+        .recent_outcomes(s.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.commit.unwrap_or_default(), o.parent_commit.unwrap_or_default()))
+        .collect();
+    let pair = |n: u64| (format!("c{n}"), "c0".to_string());
+    assert_eq!(commits, vec![pair(4), pair(3), pair(1)]);
 
     // The tree's nodes: every trial, in order, with what it ended as and cost.
     let nodes = store.trial_nodes(s.id).await.unwrap();

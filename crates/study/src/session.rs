@@ -846,30 +846,50 @@ impl Session {
             .collect();
         let outcomes = ctx.store.recent_outcomes(ctx.study.id, bandit::WINDOW * ctx.specialists.len()).await?;
         let direction = manifest.study.objective.direction;
-        let recent: Vec<Vec<Option<f64>>> = available
-            .iter()
-            .map(|(_, s)| {
-                let mine = outcomes.iter().filter(|o| o.specialist == s.name());
-                // A failure's score, if the evaluator gave one, is not to be trusted. A run
-                // stopped early was behind, by how much is not known: it is left out rather than
-                // counted as a failure, since a specialist's first, random draws are often the
-                // ones stopped, and they say nothing of what its search will find.
-                let moved = |o: &RecentOutcome| match (o.label.is_failure(), o.score, o.parent_score) {
-                    (true, ..) => Some(None),
-                    (false, Some(score), Some(parent)) => Some(Some(direction.gain(score) - direction.gain(parent))),
-                    _ => None,
-                };
-                mine.filter_map(moved).collect()
-            })
-            .collect();
-        let arms: Vec<bandit::Arm<'_>> = available
-            .iter()
-            .zip(&recent)
-            .map(|((_, s), recent)| bandit::Arm { proposals: proposals_of(s.name()), recent })
-            .collect();
+        // A failure's score, if the evaluator gave one, is not to be trusted. A run stopped early
+        // was behind, by how much is not known: it is left out rather than counted as a failure,
+        // since a specialist's first, random draws are often the ones stopped, and they say
+        // nothing of what its search will find.
+        let moved = |o: &RecentOutcome| match (o.label.is_failure(), o.score, o.parent_score) {
+            (true, ..) => Some(None),
+            (false, Some(score), Some(parent)) => Some(Some(direction.gain(score) - direction.gain(parent))),
+            _ => None,
+        };
+        let mut recent: Vec<Vec<Option<f64>>> = Vec::with_capacity(available.len());
+        let mut proposals: Vec<u64> = Vec::with_capacity(available.len());
+        for (_, s) in &available {
+            // The opening's trials that drew a specialist's knobs are its first tries too: they
+            // count as its moves and as its first turns, so a specialist whose knobs the opening
+            // found worthless does not take two more turns to show it.
+            let owners = ctx.knob_owners(s.name());
+            let (mut mine, mut drawn) = (Vec::new(), 0);
+            for o in &outcomes {
+                let theirs =
+                    o.specialist == s.name() || (o.specialist == OPENING_SPECIALIST && self.changed(o, &owners).await);
+                if !theirs {
+                    continue;
+                }
+                drawn += u64::from(o.specialist == OPENING_SPECIALIST);
+                mine.extend(moved(o));
+            }
+            recent.push(mine);
+            proposals.push(proposals_of(s.name()) + drawn);
+        }
+        let arms: Vec<bandit::Arm<'_>> =
+            recent.iter().zip(&proposals).map(|(recent, &proposals)| bandit::Arm { proposals, recent }).collect();
         let total: u64 = tally.proposals.values().sum();
         let chosen = bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total));
         Ok(chosen.map(|i| (available[i].0 as u64, Arc::clone(available[i].1))))
+    }
+
+    /// Whether a trial set `owners`' knobs to other values than the trial it built on had.
+    async fn changed(&self, o: &RecentOutcome, owners: &[&SpecialistSpec]) -> bool {
+        match (&o.commit, &o.parent_commit) {
+            (Some(commit), Some(parent)) if !owners.is_empty() => {
+                self.knobs_at(commit, owners).await != self.knobs_at(parent, owners).await
+            }
+            _ => false,
+        }
     }
 
     /// Gives the free slot to a specialist (the opening's trials first; then each takes its first
