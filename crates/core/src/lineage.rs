@@ -2,7 +2,7 @@
 //! alone (no I/O) and rendered as text for people and models.
 
 use crate::label::Label;
-use crate::manifest::{Direction, Objective};
+use crate::manifest::{Direction, NoiseSpec, Objective};
 use crate::noise::{Noise, Reference};
 use crate::trial::{Edit, TrialRecord, TrialStatus};
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,65 @@ pub fn study_noise(trials: &[TrialRecord]) -> Noise {
 /// What `trial` is known to score, as gain (larger is better).
 pub fn reference(trial: &TrialRecord, direction: Direction) -> Option<Reference> {
     trial.score.map(|s| Reference { mean: direction.gain(s), runs: trial.runs.max(1) })
+}
+
+/// A change to try again on the current best: a trial that beat the trial it built on by more
+/// than the noise demands, yet was discarded because, while it ran, another line of the study
+/// overtook its parent, and it was judged against a best that lacks its change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overtaken<'a> {
+    pub trial: &'a TrialRecord,
+    pub parent: &'a TrialRecord,
+    /// How far it beat its parent, in gain units.
+    pub gain_over_parent: f64,
+}
+
+/// The overtaken trials among `trials`, largest gain over their parent first. With trials in
+/// parallel, two specialists often improve the same parent side by side; the one that finishes
+/// second is judged against the first one's recipe and discarded, and its gain is lost unless
+/// the two are combined, as a researcher would. Only knob changes are taken (they apply to any
+/// recipe; a patch may not), and each only once: a later trial of the same change, or of part
+/// of it, built on another parent (running ones count) means it has been tried again already.
+pub fn overtaken<'a>(
+    trials: &'a [TrialRecord],
+    best: &TrialRecord,
+    direction: Direction,
+    noise: Noise,
+    spec: &NoiseSpec,
+) -> Vec<Overtaken<'a>> {
+    let by_number: BTreeMap<u64, &TrialRecord> = trials.iter().map(|t| (t.number, t)).collect();
+    let mut found: Vec<Overtaken<'a>> = trials
+        .iter()
+        .filter(|t| t.label == Some(Label::Discard) && matches!(t.edit, Edit::Knobs { .. }))
+        .filter(|t| t.parent.is_some_and(|p| p != best.number))
+        .filter_map(|t| {
+            let parent = *by_number.get(&t.parent?)?;
+            let (mine, theirs) = (reference(t, direction)?, reference(parent, direction)?);
+            let gain_over_parent = mine.mean - theirs.mean;
+            let margin = noise.margin(spec, mine.runs, theirs);
+            (gain_over_parent > margin && gain_over_parent > 0.0).then_some(Overtaken {
+                trial: t,
+                parent,
+                gain_over_parent,
+            })
+        })
+        .filter(|o| {
+            !trials.iter().any(|u| u.number > o.trial.number && u.parent != o.trial.parent && repeats(u, o.trial))
+        })
+        .collect();
+    found.sort_by(|a, b| b.gain_over_parent.total_cmp(&a.gain_over_parent).then(a.trial.number.cmp(&b.trial.number)));
+    found
+}
+
+/// Whether `later`'s knob edit is `earlier`'s, or a part of it (a combination carries only the
+/// values its original changed).
+fn repeats(later: &TrialRecord, earlier: &TrialRecord) -> bool {
+    match (&later.edit, &earlier.edit) {
+        (Edit::Knobs { values: part }, Edit::Knobs { values: whole }) => {
+            !part.is_empty() && part.iter().all(|(k, v)| whole.get(k) == Some(v))
+        }
+        _ => false,
+    }
 }
 
 impl LineageView {

@@ -10,7 +10,7 @@ use crate::summary::active_seconds_in;
 use crate::trial;
 use crate::workbench::Draft;
 use postdoc_core::knobs_file;
-use postdoc_core::lineage::baseline;
+use postdoc_core::lineage::{baseline, current_best, overtaken, study_noise};
 use postdoc_core::manifest::{BrainSpec, Provider, SpecialistSpec, Strategy};
 use postdoc_core::{
     BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, OPENING_SPECIALIST, Observation, PathSet,
@@ -908,10 +908,15 @@ impl Session {
         let opening = ctx.opening.as_ref().filter(|plan| proposals_of(OPENING_SPECIALIST) < plan.proposer.trials());
         let (index, specialist) = match opening {
             Some(plan) => (OPENING_INDEX, Arc::clone(&plan.proposer) as Arc<dyn Specialist>),
-            None => match self.bandit_choice(tally, unavailable, drafting).await? {
-                Some(chosen) => chosen,
-                None => return Ok(Asked::Nothing),
-            },
+            None => {
+                if let Some(drafted) = self.combination(unavailable).await? {
+                    return self.queue(drafted, unavailable, drafting).await;
+                }
+                match self.bandit_choice(tally, unavailable, drafting).await? {
+                    Some(chosen) => chosen,
+                    None => return Ok(Asked::Nothing),
+                }
+            }
         };
         let name = specialist.name().to_string();
         let view = lineage_view(&ctx.store, &ctx.study, &manifest.study.objective, Some(&name)).await?;
@@ -960,6 +965,17 @@ impl Session {
         };
         let outcome = specialist.propose(request).await;
         let drafted = Drafted { specialist: name, best: best.number, outcome, transcript: None };
+        self.queue(drafted, unavailable, drafting).await
+    }
+
+    /// Records a proposal made on the spot and says what became of the slot.
+    async fn queue(
+        &self,
+        drafted: Drafted,
+        unavailable: &mut BTreeMap<String, String>,
+        drafting: &mut Drafting,
+    ) -> Result<Asked, StudyError> {
+        let ctx = &self.ctx;
         match self.record(drafted, unavailable).await? {
             Recorded::Trial(number) => Ok(Asked::Trial(number)),
             Recorded::Waiting => Ok(Asked::Waiting),
@@ -972,6 +988,71 @@ impl Session {
                 Box::pin(self.propose(&tally, unavailable, drafting)).await
             }
         }
+    }
+
+    /// A change that beat the trial it built on but was overtaken while it ran, proposed again
+    /// on the current best by the specialist that made it (see [`overtaken`]): only the values
+    /// it changed, and only where the best has not moved those knobs itself.
+    async fn combination(&self, unavailable: &BTreeMap<String, String>) -> Result<Option<Drafted>, StudyError> {
+        let ctx = &self.ctx;
+        let manifest = &ctx.recipe.manifest;
+        let kept = ctx.store.kept_trials(ctx.study.id).await?;
+        let Some(best) = current_best(&kept) else { return Ok(None) };
+        let mut trials = ctx.store.finished_trials(ctx.study.id, HISTORY).await?;
+        trials.extend(ctx.store.running(ctx.study.id).await?);
+        for n in ctx.store.queued(ctx.study.id).await? {
+            trials.push(ctx.store.trial(&ctx.study, n).await?);
+        }
+        let direction = manifest.study.objective.direction;
+        let best_commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+        for o in overtaken(&trials, best, direction, study_noise(&kept), &manifest.noise) {
+            let name = &o.trial.specialist;
+            let known = manifest.specialist(name).is_some() || (name == OPENING_SPECIALIST && ctx.opening.is_some());
+            let Edit::Knobs { values } = &o.trial.edit else { continue };
+            if !known || unavailable.contains_key(name) {
+                continue;
+            }
+            // Only the values it changed: an edit also names the knobs it left as its parent had
+            // them, and those would undo the best's own changes.
+            let owners = ctx.knob_owners(name);
+            let parent_commit = o.parent.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+            let before = self.knobs_at(&parent_commit, &owners).await;
+            let at_best = self.knobs_at(&best_commit, &owners).await;
+            let change: KnobValues = values
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            // Where the best has moved one of these knobs itself, the two changes compete
+            // rather than add up: that is a search's business, not a combination.
+            if change.is_empty() || change.keys().any(|k| at_best.get(k) != before.get(k)) {
+                continue;
+            }
+            // In the objective's own units, as a proposal states it.
+            let moved = o.trial.score.zip(o.parent.score).map(|(mine, theirs)| mine - theirs);
+            let hypothesis = format!(
+                "combine: trial {}'s change (it moved the score of trial {}, which it built on, by {:+.4}) on the current best, trial {}, which overtook it while it ran",
+                o.trial.number,
+                o.parent.number,
+                moved.unwrap_or(f64::NAN),
+                best.number
+            );
+            let proposal = Proposal {
+                specialist: name.clone(),
+                hypothesis,
+                expected_delta: moved,
+                parent: Some(best.number),
+                edit: Edit::Knobs { values: change },
+                cites: Vec::new(),
+            };
+            return Ok(Some(Drafted {
+                specialist: name.clone(),
+                best: best.number,
+                outcome: Ok(proposal),
+                transcript: None,
+            }));
+        }
+        Ok(None)
     }
 
     /// Records what a specialist came back with: a queued trial, an `invalid_proposal` trial, or

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use postdoc_core::{Label, TrialStatus};
+use postdoc_core::{Edit, Label, TrialStatus};
 use postdoc_store::Store;
 use postdoc_study::{RunOptions, StopReason};
 
@@ -107,4 +107,97 @@ async fn a_killed_session_counts_up_to_its_last_event() {
     store.record_event(study.id, None, "session_ended", &null).await.unwrap();
     let active = postdoc_study::active_seconds_in(&store, study.id).await.unwrap();
     assert!((0.19..0.39).contains(&active), "two sessions of ~0.1 s each, not the 0.4 s between them: {active}");
+}
+
+/// Two searches improve the same recipe side by side: the score is `a + b`, and a run with
+/// `b` changed takes a second and a half, so `fast`'s changes are kept while `slow`'s run.
+fn side_by_side_recipe() -> tempfile::TempDir {
+    let manifest = r#"
+[study]
+name = "side-by-side"
+objective = { metric = "score", direction = "maximize" }
+budget = { max_trials = 10 }
+parallel = 2
+
+[run]
+command = "a=$(sed -n 's/^a = //p' recipe.toml); b=$(sed -n 's/^b = //p' recipe.toml); if [ \"$b\" != 0 ]; then sleep 1.5; fi; echo $((a + b)) > $POSTDOC_OUT/value"
+budget = { seconds = 10 }
+
+[evaluate]
+command = "sh eval.sh"
+budget = { seconds = 10 }
+protected = ["eval.sh"]
+
+[[specialist]]
+name = "fast"
+strategy = "random"
+knobs_file = "recipe.toml"
+knobs = { a = { int = [0, 20] } }
+
+[[specialist]]
+name = "slow"
+strategy = "random"
+knobs_file = "recipe.toml"
+knobs = { b = { int = [0, 5] } }
+"#;
+    recipe_from_files(&[
+        ("postdoc.toml", manifest),
+        ("eval.sh", "echo \"{\\\"score\\\": $(cat $POSTDOC_OUT/value)}\"\n"),
+        ("recipe.toml", "a = 0\nb = 0\n"),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_overtaken_while_it_ran_is_combined_with_the_new_best() {
+    let recipe = side_by_side_recipe();
+    let url = sqlite_url(recipe.path());
+    run(recipe.path(), &url, RunOptions::default()).await.unwrap();
+    let store = Store::open(&url).await.unwrap();
+    let study = store.study("side-by-side").await.unwrap();
+    let trials = store.trials(study.id).await.unwrap();
+    let by_number = |n: u64| trials.iter().find(|t| t.number == n).unwrap();
+    // The knob values in a trial's recipe.
+    let knobs_of = |t: &postdoc_core::TrialRecord| -> (String, String) {
+        let show = std::process::Command::new("git")
+            .args(["show", &format!("{}:recipe.toml", t.commit.as_deref().unwrap())])
+            .current_dir(recipe.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8(show.stdout).unwrap();
+        let value = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k} = "))).unwrap().to_string();
+        (value("a"), value("b"))
+    };
+    let lineage: Vec<_> = trials.iter().map(|t| (t.number, t.parent, &t.hypothesis, t.label, t.score)).collect();
+    let combined: Vec<_> = trials.iter().filter(|t| t.hypothesis.starts_with("combine:")).collect();
+    assert!(!combined.is_empty(), "{lineage:#?}");
+    for c in &combined {
+        // The change of a discarded trial of the same search that beat the trial it built on,
+        // now built on another: the best when it was proposed, which the first one lacked.
+        let named = c.hypothesis["combine: trial ".len()..].split('\'').next().unwrap();
+        let original = by_number(named.parse().unwrap());
+        assert!(original.number < c.number);
+        assert_eq!(original.specialist, c.specialist);
+        assert_eq!(original.label, Some(Label::Discard));
+        let parent_then = by_number(original.parent.unwrap());
+        assert!(original.score.unwrap() > parent_then.score.unwrap());
+        assert_ne!(c.parent, original.parent);
+        // Only the value it changed, and on a best that had not changed that knob itself: the
+        // recipe holds both searches' changes.
+        let (Edit::Knobs { values: part }, Edit::Knobs { values: whole }) = (&c.edit, &original.edit) else {
+            panic!("knob edits")
+        };
+        assert_eq!(part.len(), 1, "{part:?} of {whole:?}");
+        assert!(part.iter().all(|(k, v)| whole.get(k) == Some(v)), "{part:?} of {whole:?}");
+        let (mine, then, best) = (knobs_of(c), knobs_of(parent_then), knobs_of(by_number(c.parent.unwrap())));
+        let (changed, kept) = if part.contains_key("a") { (&mine.0, &mine.1) } else { (&mine.1, &mine.0) };
+        let (before, at_best) = if part.contains_key("a") { (&then.0, &best.0) } else { (&then.1, &best.1) };
+        assert_ne!(changed, before);
+        assert_eq!(before, at_best, "the best had changed the same knob: {lineage:#?}");
+        assert_ne!(kept, "0", "{lineage:#?}");
+        // Each change is combined once.
+        assert_eq!(
+            combined.iter().filter(|d| d.hypothesis.starts_with(&format!("combine: trial {named}'"))).count(),
+            1
+        );
+    }
 }

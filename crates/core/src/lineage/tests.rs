@@ -118,3 +118,48 @@ fn researcher_notes_come_before_the_leaderboard() {
     assert!(notes < text.find("## Leaderboard").unwrap(), "{text}");
     assert!(text.contains("- Keep the batch size at 32.\n- on trial 4: No new dependencies.\n"), "{text}");
 }
+
+#[test]
+fn a_change_overtaken_while_it_ran_is_offered_once_on_the_best() {
+    let lr = |v: f64| Edit::Knobs { values: [("lr".to_string(), KnobValue::Float(v))].into() };
+    let mut trials = study();
+    // Built on trial 2 (0.40) beside trial 3, which was kept first: 0.47 beats its parent
+    // clearly but not the new best (0.50).
+    let mut overtaken_one = trial(7, Some(2), "opt", Some(Label::Discard), Some(0.47));
+    overtaken_one.edit = lr(0.003);
+    // Beats its parent by a hair only (within the noise).
+    let mut within_noise = trial(8, Some(2), "opt", Some(Label::Discard), Some(0.405));
+    within_noise.edit = lr(0.002);
+    // Discarded against the best itself: nothing overtook it.
+    let mut plain = trial(9, Some(3), "data", Some(Label::Discard), Some(0.45));
+    plain.edit = lr(0.004);
+    trials.extend([overtaken_one, within_noise, plain]);
+    let best = current_best(&trials).unwrap().clone();
+    assert_eq!(best.number, 3);
+    let noise = Noise { sigma: 0.01, df: 2 };
+    let spec = NoiseSpec::default();
+    let found = overtaken(&trials, &best, Direction::Maximize, noise, &spec);
+    let numbers: Vec<u64> = found.iter().map(|o| o.trial.number).collect();
+    assert_eq!(numbers, [7]);
+    assert_eq!(found[0].parent.number, 2);
+    assert!((found[0].gain_over_parent - 0.07).abs() < 1e-9);
+
+    // Once the same change has been tried on another parent (here still running), it is not
+    // offered again.
+    let mut again = trial(10, Some(3), "opt", None, None);
+    again.edit = lr(0.003);
+    trials.push(again);
+    assert!(overtaken(&trials, &best, Direction::Maximize, noise, &spec).is_empty());
+
+    // On a minimized objective, a lower score is the gain.
+    let flipped: Vec<TrialRecord> = trials[..trials.len() - 1]
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.score = t.score.map(|s| 1.0 - s);
+            t
+        })
+        .collect();
+    let found = overtaken(&flipped, &best, Direction::Minimize, noise, &spec);
+    assert_eq!(found.iter().map(|o| o.trial.number).collect::<Vec<_>>(), [7]);
+}
