@@ -165,6 +165,12 @@ impl Ctx {
             _ => manifest.specialist(specialist).into_iter().collect(),
         }
     }
+
+    /// The commit holding the recipe `trial` ran: its own, or the study's starting one for a
+    /// trial that has none (a baseline run on the starting recipe as it stands).
+    pub(crate) fn commit_of(&self, trial: &TrialRecord) -> String {
+        trial.commit.clone().unwrap_or_else(|| self.study.base_commit.clone())
+    }
 }
 
 /// Trials of a specialist its search learns from: enough for the densities, bounded so a long
@@ -922,7 +928,7 @@ impl Session {
         let view = lineage_view(&ctx.store, &ctx.study, &manifest.study.objective, Some(&name)).await?;
         let best = view.best.as_ref().expect("a kept baseline exists before any proposal");
         let owners = ctx.knob_owners(&name);
-        let best_commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+        let best_commit = ctx.commit_of(best);
         let best_knobs = self.knobs_at(&best_commit, &owners).await;
         let start_knobs = self.knobs_at(&ctx.study.base_commit, &owners).await;
         let history = self.history(&owners, best, &best_knobs).await?;
@@ -1004,7 +1010,7 @@ impl Session {
             trials.push(ctx.store.trial(&ctx.study, n).await?);
         }
         let direction = manifest.study.objective.direction;
-        let best_commit = best.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+        let best_commit = ctx.commit_of(best);
         for o in overtaken(&trials, best, direction, study_noise(&kept), &manifest.noise) {
             let name = &o.trial.specialist;
             let known = manifest.specialist(name).is_some() || (name == OPENING_SPECIALIST && ctx.opening.is_some());
@@ -1015,8 +1021,7 @@ impl Session {
             // Only the values it changed: an edit also names the knobs it left as its parent had
             // them, and those would undo the best's own changes.
             let owners = ctx.knob_owners(name);
-            let parent_commit = o.parent.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
-            let before = self.knobs_at(&parent_commit, &owners).await;
+            let before = self.knobs_at(&ctx.commit_of(o.parent), &owners).await;
             let at_best = self.knobs_at(&best_commit, &owners).await;
             let change: KnobValues = values
                 .iter()

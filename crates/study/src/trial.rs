@@ -70,7 +70,7 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
     let repo = &ctx.recipe.repo;
     let manifest = &ctx.recipe.manifest;
     let parent_commit = match t.parent {
-        Some(p) => ctx.store.trial(&ctx.study, p).await?.commit.unwrap_or_else(|| ctx.study.base_commit.clone()),
+        Some(p) => ctx.commit_of(&ctx.store.trial(&ctx.study, p).await?),
         None => ctx.study.base_commit.clone(),
     };
     // Reusing the slot's worktree costs a checkout; making one costs a worktree add and, later,
@@ -261,7 +261,7 @@ async fn run_baseline(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stu
     if let Some(Finding::GateMiss { gate, .. }) = missed_gates.first() {
         reason.push_str(&format!("; below gate `{gate}`, which candidates must pass"));
     }
-    let commit = record.commit.clone().unwrap_or_else(|| ctx.study.base_commit.clone());
+    let commit = ctx.commit_of(&record);
     ctx.recipe.repo.update_ref(&ctx.layout.study_ref("best"), &commit).await?;
     finish(ctx, t.number, Verdict { label: Label::Keep, reason, excerpt: None }).await
 }
