@@ -1,6 +1,7 @@
 //! Which specialist gets a free slot: a bandit over how far their recent moves take the recipe.
 //!
-//! Every specialist first makes a few proposals in turn. After that each is judged by its last
+//! Every specialist first makes a few proposals in turn (a first proposal whose run was stopped
+//! early does not count: it has told the bandit nothing). After that each is judged by its last
 //! [`WINDOW`] finished trials: how much each changed the score of the trial it built on (its
 //! move, negative when it made things worse), and how many failed. The moves are taken as
 //! normal draws whose spread and mean are drawn from their posterior (Thompson sampling); the
@@ -30,18 +31,29 @@ pub const WINDOW: usize = 10;
 /// Proposals each specialist makes in turn before the bandit decides.
 pub const WARM_UP: u64 = 2;
 
-/// One specialist that could propose: its proposals so far and the moves of its recent
-/// finished trials, newest first. A move is the trial's score minus its parent's, as gains
-/// (larger is better); `None` for a trial that failed.
+/// One specialist that could propose: its proposals so far, how many of its trials were
+/// stopped early, and the moves of its recent finished trials, newest first. A move is the
+/// trial's score minus its parent's, as gains (larger is better); `None` for a trial that failed.
 #[derive(Debug, Clone)]
 pub struct Arm<'a> {
     pub proposals: u64,
+    pub stopped: u64,
     pub recent: &'a [Option<f64>],
+}
+
+impl Arm<'_> {
+    /// Whether the specialist still takes its first turns: fewer than [`WARM_UP`] proposals, not
+    /// counting up to [`WARM_UP`] of them that were stopped early. A stopped run says only that
+    /// it was behind at a rung, so a specialist whose first, random draws were stopped has not
+    /// been judged yet; it gets those turns back once.
+    fn warming(&self) -> bool {
+        self.proposals < WARM_UP + self.stopped.min(WARM_UP)
+    }
 }
 
 /// The index of the arm that proposes next; `None` when there are no arms.
 pub fn choose(arms: &[Arm<'_>], seed: u64) -> Option<usize> {
-    let warming = arms.iter().enumerate().filter(|(_, a)| a.proposals < WARM_UP).min_by_key(|(i, a)| (a.proposals, *i));
+    let warming = arms.iter().enumerate().filter(|(_, a)| a.warming()).min_by_key(|(i, a)| (a.proposals, *i));
     if let Some((i, _)) = warming {
         return Some(i);
     }
@@ -121,16 +133,34 @@ mod tests {
     #[test]
     fn every_specialist_gets_its_first_turns() {
         let kept = [scored(0.1); 2];
-        let arms = [Arm { proposals: 2, recent: &kept }, Arm { proposals: 1, recent: &[] }];
+        let arms = [Arm { proposals: 2, stopped: 0, recent: &kept }, Arm { proposals: 1, stopped: 0, recent: &[] }];
         assert_eq!(choose(&arms, 0), Some(1));
         assert_eq!(choose(&[], 0), None);
+    }
+
+    #[test]
+    fn first_turns_stopped_early_are_given_back_once() {
+        let moved = [scored(-0.1)];
+        let steady = [scored(0.05), scored(0.03), scored(-0.02)];
+        // Three proposals, two of them stopped early and only one judged: one more turn.
+        let stopped = Arm { proposals: 3, stopped: 2, recent: &moved };
+        let judged = Arm { proposals: 3, stopped: 0, recent: &steady };
+        assert_eq!(share(&[judged.clone(), stopped.clone()], 1), 1000);
+        // Once it has had its turns back, the bandit judges it like the others.
+        let given_back = Arm { proposals: 4, ..stopped };
+        let shares = share(&[judged, given_back], 1);
+        assert!((50..700).contains(&shares), "{shares}");
+        // Runs stopped after the first turns give nothing back beyond them.
+        let late = Arm { proposals: 9, stopped: 5, recent: &moved };
+        assert!(!late.warming());
     }
 
     #[test]
     fn slots_follow_the_gains() {
         let improving = [scored(0.05), scored(-0.01), scored(0.04), scored(0.06), scored(-0.02)];
         let stalled = [scored(-0.03), FAILED, scored(-0.02), FAILED, scored(-0.04)];
-        let arms = [Arm { proposals: 5, recent: &stalled }, Arm { proposals: 5, recent: &improving }];
+        let arms =
+            [Arm { proposals: 5, stopped: 0, recent: &stalled }, Arm { proposals: 5, stopped: 0, recent: &improving }];
         let improving_share = share(&arms, 1);
         // The stalled specialist still gets an occasional turn.
         assert!((850..990).contains(&improving_share), "{improving_share}");
@@ -143,7 +173,8 @@ mod tests {
         // by a tenth, one of them upwards.
         let nudging = [scored(0.004), scored(0.003), scored(-0.002), scored(0.004)];
         let levers = [scored(-0.1), scored(0.12), scored(-0.09), scored(-0.1)];
-        let arms = [Arm { proposals: 4, recent: &nudging }, Arm { proposals: 4, recent: &levers }];
+        let arms =
+            [Arm { proposals: 4, stopped: 0, recent: &nudging }, Arm { proposals: 4, stopped: 0, recent: &levers }];
         // About two turns in three, though the first was kept three times and the second once.
         let levers_share = share(&arms, 1);
         assert!((600..800).contains(&levers_share), "{levers_share}");
@@ -154,7 +185,8 @@ mod tests {
         // Every proposal lost a third of the score, against small and mostly upward moves.
         let falling = [scored(-0.3), scored(-0.45), scored(-0.25), scored(-0.4)];
         let steady = [scored(0.03), scored(0.01), scored(-0.02), scored(0.04)];
-        let arms = [Arm { proposals: 4, recent: &falling }, Arm { proposals: 4, recent: &steady }];
+        let arms =
+            [Arm { proposals: 4, stopped: 0, recent: &falling }, Arm { proposals: 4, stopped: 0, recent: &steady }];
         let falling_share = share(&arms, 0);
         assert!(falling_share < 200, "{falling_share}");
     }
@@ -164,7 +196,8 @@ mod tests {
         let moves = [scored(0.05), scored(-0.05), scored(0.05), scored(-0.05)];
         let mut failing = moves.to_vec();
         failing.extend([FAILED, FAILED, FAILED, FAILED]);
-        let arms = [Arm { proposals: 8, recent: &failing }, Arm { proposals: 4, recent: &moves }];
+        let arms =
+            [Arm { proposals: 8, stopped: 0, recent: &failing }, Arm { proposals: 4, stopped: 0, recent: &moves }];
         let failing_share = share(&arms, 0);
         assert!(failing_share < 350, "{failing_share}");
     }
@@ -174,7 +207,10 @@ mod tests {
         let mut old_success = vec![scored(-0.001); WINDOW];
         old_success.extend([scored(0.2); 20]);
         let steady = [scored(0.03), scored(-0.02), scored(-0.01), scored(0.02)];
-        let arms = [Arm { proposals: 30, recent: &old_success }, Arm { proposals: 4, recent: &steady }];
+        let arms = [
+            Arm { proposals: 30, stopped: 0, recent: &old_success },
+            Arm { proposals: 4, stopped: 0, recent: &steady },
+        ];
         let first = share(&arms, 0);
         assert!(first < 300, "gains older than the window must not count: {first}");
     }

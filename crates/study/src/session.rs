@@ -862,13 +862,13 @@ impl Session {
             _ => None,
         };
         let mut recent: Vec<Vec<Option<f64>>> = Vec::with_capacity(available.len());
-        let mut proposals: Vec<u64> = Vec::with_capacity(available.len());
+        let mut counts: Vec<(u64, u64)> = Vec::with_capacity(available.len());
         for (_, s) in &available {
             // The opening's trials that drew a specialist's knobs are its first tries too: they
             // count as its moves and as its first turns, so a specialist whose knobs the opening
             // found worthless does not take two more turns to show it.
             let owners = ctx.knob_owners(s.name());
-            let (mut mine, mut drawn) = (Vec::new(), 0);
+            let (mut mine, mut drawn, mut stopped) = (Vec::new(), 0, 0);
             for o in &outcomes {
                 let theirs =
                     o.specialist == s.name() || (o.specialist == OPENING_SPECIALIST && self.changed(o, &owners).await);
@@ -876,13 +876,19 @@ impl Session {
                     continue;
                 }
                 drawn += u64::from(o.specialist == OPENING_SPECIALIST);
-                mine.extend(moved(o));
+                match moved(o) {
+                    Some(m) => mine.push(m),
+                    None => stopped += 1,
+                }
             }
             recent.push(mine);
-            proposals.push(proposals_of(s.name()) + drawn);
+            counts.push((proposals_of(s.name()) + drawn, stopped));
         }
-        let arms: Vec<bandit::Arm<'_>> =
-            recent.iter().zip(&proposals).map(|(recent, &proposals)| bandit::Arm { proposals, recent }).collect();
+        let arms: Vec<bandit::Arm<'_>> = recent
+            .iter()
+            .zip(&counts)
+            .map(|(recent, &(proposals, stopped))| bandit::Arm { proposals, stopped, recent })
+            .collect();
         let total: u64 = tally.proposals.values().sum();
         let chosen = bandit::choose(&arms, mix(manifest.study.seed, u64::MAX, total));
         Ok(chosen.map(|i| (available[i].0 as u64, Arc::clone(available[i].1))))
