@@ -713,18 +713,18 @@ impl Session {
         }
     }
 
-    /// What a search over `owners`' knobs has learnt so far: the study's latest finished trials,
-    /// whoever proposed them, each as the values those knobs had in its recipe, with its gain
+    /// What a search over `owners`' knobs has learnt so far: the study's latest finished trials
+    /// (`trials`), whoever proposed them, each as the values those knobs had in its recipe, with its gain
     /// and label, one per setting of the knobs; the current best first if it is older.
     async fn history(
         &self,
+        trials: &[TrialRecord],
         owners: &[&SpecialistSpec],
         best: &TrialRecord,
         best_knobs: &KnobValues,
-    ) -> Result<Vec<Observation>, StudyError> {
+    ) -> Vec<Observation> {
         let manifest = &self.ctx.recipe.manifest;
         let direction = manifest.study.objective.direction;
-        let trials = self.ctx.store.finished_trials(self.ctx.study.id, HISTORY).await?;
         let observe = |knobs: KnobValues, t: &TrialRecord| {
             let label = t.label.unwrap_or(Label::Discard);
             let gain = if label.is_failure() { None } else { t.score.map(|s| direction.gain(s)) };
@@ -743,7 +743,7 @@ impl Session {
         if !best_knobs.is_empty() && !trials.iter().any(|t| t.number == best.number) {
             history.push(observe(best_knobs.clone(), best));
         }
-        for t in &trials {
+        for t in trials {
             // A trial refused before it was committed ran no recipe.
             let Some(commit) = &t.commit else { continue };
             let knobs = self.knobs_at(commit, owners).await;
@@ -751,7 +751,7 @@ impl Session {
                 history.push(observe(knobs, t));
             }
         }
-        Ok(Observation::best_per_setting(history))
+        Observation::best_per_setting(history)
     }
 
     /// The values `owners`' knobs have in the recipe at `commit`.
@@ -916,12 +916,15 @@ impl Session {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
         let proposals_of = |name: &str| tally.proposals.get(name).copied().unwrap_or(0);
+        // The latest finished trials, read once: the combination and the chosen search's
+        // history both look back on them.
+        let finished = ctx.store.finished_trials(ctx.study.id, HISTORY).await?;
         // The opening's trials come first; then the bandit decides.
         let opening = ctx.opening.as_ref().filter(|plan| proposals_of(OPENING_SPECIALIST) < plan.proposer.trials());
         let (index, specialist) = match opening {
             Some(plan) => (OPENING_INDEX, Arc::clone(&plan.proposer) as Arc<dyn Specialist>),
             None => {
-                if let Some(drafted) = self.combination(unavailable).await? {
+                if let Some(drafted) = self.combination(&finished, unavailable).await? {
                     return self.queue(drafted, unavailable, drafting).await;
                 }
                 match self.bandit_choice(tally, unavailable, drafting).await? {
@@ -937,7 +940,7 @@ impl Session {
         let best_commit = ctx.commit_of(best);
         let best_knobs = self.knobs_at(&best_commit, &owners).await;
         let start_knobs = self.knobs_at(&ctx.study.base_commit, &owners).await;
-        let history = self.history(&owners, best, &best_knobs).await?;
+        let history = self.history(&finished, &owners, best, &best_knobs).await;
         let turn = proposals_of(&name);
         let seed = mix(manifest.study.seed, index, turn);
         if manifest.specialist(&name).is_some_and(|s| s.strategy == Strategy::Agent) {
@@ -1005,12 +1008,16 @@ impl Session {
     /// A change that beat the trial it built on but was overtaken while it ran, proposed again
     /// on the current best by the specialist that made it (see [`overtaken`]): only the values
     /// it changed, and only where the best has not moved those knobs itself.
-    async fn combination(&self, unavailable: &BTreeMap<String, String>) -> Result<Option<Drafted>, StudyError> {
+    async fn combination(
+        &self,
+        finished: &[TrialRecord],
+        unavailable: &BTreeMap<String, String>,
+    ) -> Result<Option<Drafted>, StudyError> {
         let ctx = &self.ctx;
         let manifest = &ctx.recipe.manifest;
         let kept = ctx.store.kept_trials(ctx.study.id).await?;
         let Some(best) = current_best(&kept) else { return Ok(None) };
-        let mut trials = ctx.store.finished_trials(ctx.study.id, HISTORY).await?;
+        let mut trials = finished.to_vec();
         trials.extend(ctx.store.running(ctx.study.id).await?);
         for n in ctx.store.queued(ctx.study.id).await? {
             trials.push(ctx.store.trial(&ctx.study, n).await?);
