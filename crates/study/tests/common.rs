@@ -49,6 +49,20 @@ pub fn recipe_from_files(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// A recipe whose run writes its score to `$POSTDOC_OUT/value` and whose protected evaluator
+/// reports it: `manifest` is the study's manifest without an `[evaluate]` section (this adds
+/// it), `knobs` the text of its `recipe.toml`.
+pub fn recipe_scored_by_run(manifest: &str, knobs: &str) -> tempfile::TempDir {
+    let manifest = format!(
+        "{manifest}\n[evaluate]\ncommand = \"sh eval.sh\"\nbudget = {{ seconds = 10 }}\nprotected = [\"eval.sh\"]\n"
+    );
+    recipe_from_files(&[
+        ("postdoc.toml", &manifest),
+        ("eval.sh", "echo \"{\\\"score\\\": $(cat $POSTDOC_OUT/value)}\"\n"),
+        ("recipe.toml", knobs),
+    ])
+}
+
 pub fn sqlite_url(dir: &Path) -> String {
     postdoc_study::Layout::default_store_url(dir)
 }

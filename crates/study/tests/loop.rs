@@ -123,11 +123,6 @@ parallel = 2
 command = "a=$(sed -n 's/^a = //p' recipe.toml); b=$(sed -n 's/^b = //p' recipe.toml); if [ \"$b\" != 0 ]; then sleep 1.5; fi; echo $((a + b)) > $POSTDOC_OUT/value"
 budget = { seconds = 10 }
 
-[evaluate]
-command = "sh eval.sh"
-budget = { seconds = 10 }
-protected = ["eval.sh"]
-
 [[specialist]]
 name = "fast"
 strategy = "random"
@@ -140,11 +135,7 @@ strategy = "random"
 knobs_file = "recipe.toml"
 knobs = { b = { int = [0, 5] } }
 "#;
-    recipe_from_files(&[
-        ("postdoc.toml", manifest),
-        ("eval.sh", "echo \"{\\\"score\\\": $(cat $POSTDOC_OUT/value)}\"\n"),
-        ("recipe.toml", "a = 0\nb = 0\n"),
-    ])
+    recipe_scored_by_run(manifest, "a = 0\nb = 0\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,22 +20,13 @@ parallel = 2
 command = "awk -v s=$POSTDOC_SEED -v x=$(sed -n 's/^x = //p' recipe.toml) 'BEGIN { srand(s); print rand() + EFFECT }' > $POSTDOC_OUT/value"
 budget = { seconds = 10 }
 
-[evaluate]
-command = "sh eval.sh"
-budget = { seconds = 10 }
-protected = ["eval.sh"]
-
 [[specialist]]
 name = "knob"
 knobs_file = "recipe.toml"
 knobs = { x = { float = [0.0, 1.0] } }
 "#
     .replace("EFFECT", effect);
-    recipe_from_files(&[
-        ("postdoc.toml", &manifest),
-        ("eval.sh", "echo \"{\\\"score\\\": $(cat $POSTDOC_OUT/value)}\"\n"),
-        ("recipe.toml", "x = 0.5\n"),
-    ])
+    recipe_scored_by_run(&manifest, "x = 0.5\n")
 }
 
 async fn keeps(effect: &str, max_trials: u64) -> (usize, Vec<postdoc_core::TrialRecord>) {
