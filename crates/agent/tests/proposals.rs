@@ -68,6 +68,7 @@ async fn propose(agent: &Agent, bench: &DirBench) -> Result<postdoc_core::Propos
             view: &view,
             best_knobs: &knobs,
             start_knobs: &knobs,
+            recipe_knobs: &knobs,
             history: &[],
             bench: Some(bench),
         })

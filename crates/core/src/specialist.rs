@@ -10,7 +10,8 @@ use crate::trial::{Proposal, TrialNo};
 /// scored, and how it ended. Failures teach as much as scores do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
-    /// The values of the specialist's knobs in the trial's recipe.
+    /// The values of the specialist's knobs in the trial's recipe (and, where the study gives
+    /// them, of the recipe's other search knobs).
     pub knobs: KnobValues,
     /// The score turned so that larger is better ([`crate::Direction::gain`]); `None` when the
     /// trial has no score to trust (a failure, or a run stopped early).
@@ -102,9 +103,13 @@ pub struct ProposalRequest<'a> {
     pub best_knobs: &'a KnobValues,
     /// The values the same knobs have in the recipe the study started from (its baseline's).
     pub start_knobs: &'a KnobValues,
-    /// The study's latest finished trials as the specialist's knobs saw them (whoever proposed
-    /// them), one per setting of its knobs ([`Observation::best_per_setting`]), oldest first,
-    /// the current best among them.
+    /// The values every search knob of the study has in the current best recipe, the other
+    /// specialists' among them: the recipe a proposal of knob values will run.
+    pub recipe_knobs: &'a KnobValues,
+    /// The study's latest finished trials (whoever proposed them), one per trial, oldest
+    /// first, the current best among them, each with its values of every search knob of the
+    /// study. A search that learns per setting of its own knobs merges them
+    /// ([`Observation::best_per_setting`]); what a cap depends on is learned over all of them.
     pub history: &'a [Observation],
     /// Where a specialist that edits code drafts its change; `None` for search strategies,
     /// which only set knobs.

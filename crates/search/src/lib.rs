@@ -130,6 +130,7 @@ mod tests {
             view: &view,
             best_knobs: &best,
             start_knobs: &best,
+            recipe_knobs: &best,
             history: &[],
             bench: None,
         };

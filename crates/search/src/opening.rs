@@ -228,6 +228,7 @@ mod tests {
                     view: &view,
                     best_knobs: &best,
                     start_knobs: &best,
+                    recipe_knobs: &best,
                     history: &[],
                     bench: None,
                 };

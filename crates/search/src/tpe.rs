@@ -12,6 +12,13 @@
 //! failure (`crash`, `gate_miss`, a cap not yet learnt) comes from a kernel classifier of failed
 //! against completed trials. The search steers away from both and says how risky its choice is.
 //!
+//! A cap depends on the whole recipe, not on one specialist's knobs: a run's seconds are its
+//! steps times the work of a step, and the steps may be another specialist's knob. So the caps
+//! are learned over every knob of the recipe the trials measured, each trial on its own, and a
+//! candidate is judged on the recipe it will run: its own knobs with the others at the current
+//! best's values. Learned over its own knobs alone, the model's search on tiny-golf proposed
+//! wider models on top of a best that trained for 17,000 steps, and they overran the time cap.
+//!
 //! All densities live in the unit cube (each float knob scaled to [0, 1], log-floats in log
 //! space, integers as cells of equal width, choices as categories), so one bandwidth rule
 //! serves every knob.
@@ -78,22 +85,41 @@ pub struct Slice {
 pub struct Tpe {
     name: String,
     knobs: BTreeMap<String, KnobSpec>,
+    /// The recipe's other knobs (other specialists own them), which the caps depend on too.
+    others: BTreeMap<String, KnobSpec>,
     settings: TpeSettings,
 }
 
 impl Tpe {
     pub fn new(name: impl Into<String>, knobs: BTreeMap<String, KnobSpec>, settings: TpeSettings) -> Tpe {
-        Tpe { name: name.into(), knobs, settings }
+        Tpe { name: name.into(), knobs, others: BTreeMap::new(), settings }
     }
 
-    /// The next knob values and a one-line account of why. `start` holds the knobs' values in
-    /// the recipe the study started from (empty when unknown).
-    pub fn suggest(&self, history: &[Observation], start: &KnobValues, rng: &mut impl Rng) -> (KnobValues, String) {
+    /// The same search, knowing the recipe's other knobs: its caps are then learned over them
+    /// too, from the values the trials of its history had for them.
+    pub fn with_others(mut self, others: BTreeMap<String, KnobSpec>) -> Tpe {
+        self.others = others.into_iter().filter(|(name, _)| !self.knobs.contains_key(name)).collect();
+        self
+    }
+
+    /// The next knob values and a one-line account of why. `history` holds one observation per
+    /// trial, with its values of this search's knobs and, where known, of the recipe's others;
+    /// `start` the knobs' values in the recipe the study started from and `recipe` every knob's
+    /// value in the recipe the proposal builds on (each empty when unknown).
+    pub fn suggest(
+        &self,
+        history: &[Observation],
+        start: &KnobValues,
+        recipe: &KnobValues,
+        rng: &mut impl Rng,
+    ) -> (KnobValues, String) {
         let space = Space::new(&self.knobs);
         let start = space.encode(start);
-        let points = space.points(history);
+        let settings = self.settings_of(history);
+        let points = space.points(&settings);
         let completed = points.iter().filter(|(_, o)| !o.label.is_failure()).count();
-        let risk = Risk::new(&space, &points);
+        let frame = Frame::new(&self.knobs, &self.others, recipe);
+        let risk = Risk::new(&space, &points, &frame, history);
 
         let mut scored: Vec<(&[f64], f64)> = points
             .iter()
@@ -132,16 +158,30 @@ impl Tpe {
             );
             let l = Parzen::new(&space, &good);
             let g = Parzen::new(&space, &bad);
-            let draws: Vec<Vec<f64>> = (0..candidates).map(|_| l.sample(rng)).collect();
-            // Candidates more likely to fail than not are passed over while any other remains.
-            let fails = chances_of_failure(risk.as_ref(), &draws);
+            let mut draws: Vec<Vec<f64>> = (0..candidates).map(|_| l.sample(rng)).collect();
+            let mut fails = chances_of_failure(risk.as_ref(), &draws);
+            // When every draw about the good trials would fail on the recipe it will run (the
+            // other knobs moved and put the good region over a cap), the search looks further
+            // afield before it settles for a likely failure.
+            if fails.iter().all(|p| *p > 0.5) {
+                let afield: Vec<Vec<f64>> = (0..candidates).map(|_| space.uniform(rng)).collect();
+                fails.extend(chances_of_failure(risk.as_ref(), &afield));
+                draws.extend(afield);
+            }
+            // Candidates more likely to fail than not are passed over while any other remains;
+            // when none does, the least likely to fail is taken (among near-certain failures the
+            // density ratio would pick the one most like the good trials).
             let any_safe = fails.iter().any(|p| *p <= 0.5);
-            let best = index_of_max(draws.iter().zip(&fails).map(|(x, p)| {
-                if any_safe && *p > 0.5 {
-                    return f64::NEG_INFINITY;
-                }
-                l.log_density(x) - g.log_density(x) + (1.0 - p).max(1e-9).ln()
-            }));
+            let best = if any_safe {
+                index_of_max(draws.iter().zip(&fails).map(|(x, p)| {
+                    if *p > 0.5 {
+                        return f64::NEG_INFINITY;
+                    }
+                    l.log_density(x) - g.log_density(x) + (1.0 - p).max(1e-9).ln()
+                }))
+            } else {
+                index_of_max(fails.iter().map(|p| -p))
+            };
             let stopped = match completed - scored.len() {
                 0 => String::new(),
                 n => format!(" and {n} stopped early"),
@@ -153,6 +193,21 @@ impl Tpe {
             None => how,
         };
         (space.decode(&chosen), note)
+    }
+
+    /// The history as this search's knobs see it: trials that left them at the same values are
+    /// one setting ([`Observation::best_per_setting`]).
+    fn settings_of(&self, history: &[Observation]) -> Vec<Observation> {
+        let own = |o: &Observation| Observation {
+            knobs: o
+                .knobs
+                .iter()
+                .filter(|(k, _)| self.knobs.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..o.clone()
+        };
+        Observation::best_per_setting(history.iter().map(own).collect())
     }
 
     /// Knob values drawn at random as the start draws them, avoiding where trials failed, with
@@ -190,7 +245,9 @@ impl Tpe {
         draw: impl Fn(&Space, &mut R) -> Vec<f64>,
     ) -> (KnobValues, Option<String>) {
         let space = Space::new(&self.knobs);
-        let risk = Risk::new(&space, &space.points(history));
+        let settings = self.settings_of(history);
+        let frame = Frame::new(&self.knobs, &self.others, &KnobValues::new());
+        let risk = Risk::new(&space, &space.points(&settings), &frame, history);
         let chosen = explore(risk.as_ref(), self.settings.candidates.max(1), rng, |rng| draw(&space, rng));
         let note = risk.map(|r| r.describe(&chosen));
         (space.decode(&chosen), note)
@@ -227,7 +284,7 @@ impl Specialist for Tpe {
 
     async fn propose(&self, request: ProposalRequest<'_>) -> Result<Proposal, ProposeError> {
         let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
-        let (values, note) = self.suggest(request.history, request.start_knobs, &mut rng);
+        let (values, note) = self.suggest(request.history, request.start_knobs, request.recipe_knobs, &mut rng);
         let hypothesis = format!("tpe: {} ({note})", describe_change(request.best_knobs, &values));
         Ok(knob_proposal(&self.name, hypothesis, values))
     }
@@ -277,9 +334,12 @@ struct Space {
 }
 
 impl Space {
-    fn new(knobs: &BTreeMap<String, KnobSpec>) -> Space {
-        let dims = knobs
-            .values()
+    /// The space of `knobs`, in their order.
+    fn new<'k>(knobs: impl IntoIterator<Item = (&'k String, &'k KnobSpec)>) -> Space {
+        let (names, specs): (Vec<String>, Vec<KnobSpec>) =
+            knobs.into_iter().map(|(name, spec)| (name.clone(), spec.clone())).unzip();
+        let dims = specs
+            .iter()
             .map(|spec| match spec {
                 KnobSpec::Float([lo, hi]) => Dim::Number { lo: *lo, hi: *hi, log: false },
                 KnobSpec::LogFloat([lo, hi]) => Dim::Number { lo: lo.ln(), hi: hi.ln(), log: true },
@@ -288,7 +348,7 @@ impl Space {
                 KnobSpec::Choice(options) => Dim::Choice(options.clone()),
             })
             .collect();
-        Space { names: knobs.keys().cloned().collect(), dims, specs: knobs.values().cloned().collect() }
+        Space { names, dims, specs }
     }
 
     /// A trial's values as a point; `None` when a value is missing or outside today's ranges.
@@ -521,23 +581,58 @@ impl<'s> Classifier<'s> {
     }
 }
 
+/// Where the caps are learned: this search's knobs first, then those of the recipe's other knobs
+/// that the recipe the proposal builds on has, held at its values.
+struct Frame {
+    space: Space,
+    /// The other knobs' coordinates in the recipe the proposal builds on.
+    kept: Vec<f64>,
+}
+
+impl Frame {
+    fn new(own: &BTreeMap<String, KnobSpec>, others: &BTreeMap<String, KnobSpec>, recipe: &KnobValues) -> Frame {
+        let known: Vec<(&String, &KnobSpec)> =
+            others.iter().filter(|(name, spec)| recipe.get(*name).is_some_and(|v| spec.admits(v))).collect();
+        let space = Space::new(own.iter().chain(known.iter().copied()));
+        let kept = known
+            .iter()
+            .enumerate()
+            .filter_map(|(j, (name, _))| space.encode_one(own.len() + j, &recipe[*name]))
+            .collect();
+        Frame { space, kept }
+    }
+
+    /// A point of the search's own space, on the recipe it will run.
+    fn extend(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().chain(&self.kept).copied().collect()
+    }
+}
+
 /// The chance a candidate fails: from the learned caps (size, time) where the trials measured
 /// them, and from the classifier for every other failure, taken as independent.
 struct Risk<'s> {
-    space: &'s Space,
+    frame: &'s Frame,
     limits: Vec<Limit>,
     classifier: Option<Classifier<'s>>,
 }
 
 impl<'s> Risk<'s> {
-    /// `None` while nothing is known that could make one candidate riskier than another.
-    fn new(space: &'s Space, points: &[(Vec<f64>, &Observation)]) -> Option<Risk<'s>> {
+    /// `None` while nothing is known that could make one candidate riskier than another. The
+    /// classifier learns from `points`, the settings of the search's own knobs; the caps from
+    /// every trial of `history` in the frame.
+    fn new(
+        space: &'s Space,
+        points: &[(Vec<f64>, &Observation)],
+        frame: &'s Frame,
+        history: &[Observation],
+    ) -> Option<Risk<'s>> {
+        let trials = frame.space.points(history);
         let shares = |share: fn(&Observation) -> Option<Share>| -> Vec<(&[f64], Share)> {
-            points.iter().filter_map(|(p, o)| Some((p.as_slice(), share(o)?))).collect()
+            trials.iter().filter_map(|(p, o)| Some((p.as_slice(), share(o)?))).collect()
         };
         let limits: Vec<Limit> = [
-            Limit::fit(space, Label::SizeBlocked, &shares(|o| o.usage.artifact)),
-            Limit::fit(space, Label::TrainOverrun, &shares(|o| o.usage.train_time)),
+            Limit::fit(&frame.space, Label::SizeBlocked, &shares(|o| o.usage.artifact)),
+            Limit::fit(&frame.space, Label::TrainOverrun, &shares(|o| o.usage.train_time)),
         ]
         .into_iter()
         .flatten()
@@ -552,12 +647,13 @@ impl<'s> Risk<'s> {
         let completed: Vec<&[f64]> =
             points.iter().filter(|(_, o)| !o.label.is_failure()).map(|(p, _)| p.as_slice()).collect();
         let classifier = (!failed.is_empty()).then(|| Classifier::new(space, &failed, &completed));
-        (classifier.is_some() || !limits.is_empty()).then_some(Risk { space, limits, classifier })
+        (classifier.is_some() || !limits.is_empty()).then_some(Risk { frame, limits, classifier })
     }
 
     fn fail(&self, x: &[f64]) -> f64 {
         let other = self.classifier.as_ref().map_or(0.0, |c| c.fail(x));
-        let within = self.limits.iter().map(|l| 1.0 - l.predict(self.space, x).1).product::<f64>();
+        let x = self.frame.extend(x);
+        let within = self.limits.iter().map(|l| 1.0 - l.predict(&self.frame.space, &x).1).product::<f64>();
         1.0 - (1.0 - other) * within
     }
 
@@ -566,8 +662,9 @@ impl<'s> Risk<'s> {
         let p = self.fail(x);
         let mut top: Option<(f64, String)> =
             self.classifier.as_ref().and_then(|c| Some((c.fail(x), c.likeliest(x)?.to_string())));
+        let extended = self.frame.extend(x);
         for limit in &self.limits {
-            let (share, p_over) = limit.predict(self.space, x);
+            let (share, p_over) = limit.predict(&self.frame.space, &extended);
             if top.as_ref().is_none_or(|(q, _)| p_over > *q) {
                 let what = if limit.label == Label::SizeBlocked { "artifact" } else { "training time" };
                 top = Some((p_over, format!("{} ({what} at {:.0}% of the cap)", limit.label, 100.0 * share)));

@@ -11,10 +11,11 @@ use crate::trial;
 use crate::workbench::Draft;
 use postdoc_core::knobs_file;
 use postdoc_core::lineage::{baseline, current_best, overtaken, study_noise};
-use postdoc_core::manifest::{BrainSpec, Provider, SpecialistSpec, Strategy};
+use postdoc_core::manifest::{BrainSpec, Manifest, Provider, SpecialistSpec, Strategy};
 use postdoc_core::{
-    BASELINE_SPECIALIST, Edit, Finding, KnobValues, Label, LineageView, OPENING_SPECIALIST, Observation, PathSet,
-    Proposal, ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Usage, Verdict, classify,
+    BASELINE_SPECIALIST, Edit, Finding, KnobSpec, KnobValues, Label, LineageView, OPENING_SPECIALIST, Observation,
+    PathSet, Proposal, ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Usage, Verdict,
+    classify,
 };
 use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
@@ -367,9 +368,14 @@ impl Session {
                 plan.members.iter().filter_map(|m| manifest.specialist(m)?.knobs_file.clone()).collect();
             surfaces.insert(OPENING_SPECIALIST.to_string(), PathSet::new(&files).expect("validated with the manifest"));
         }
+        // Each search learns its caps over every knob of the recipe: a run's seconds depend on
+        // the steps another specialist sets as much as on its own knobs.
+        let recipe_knobs: BTreeMap<String, KnobSpec> =
+            recipe_knob_owners(&manifest).iter().flat_map(|s| s.knobs.clone()).collect();
         for (slot, spec) in searches {
-            specialists[slot] =
-                Some(Arc::new(Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::with_share(share))));
+            let tpe = Tpe::new(spec.name.clone(), spec.knobs.clone(), TpeSettings::with_share(share))
+                .with_others(recipe_knobs.clone());
+            specialists[slot] = Some(Arc::new(tpe));
         }
         let specialists: Vec<Arc<dyn Specialist>> = specialists.into_iter().flatten().collect();
         if specialists.is_empty() {
@@ -713,9 +719,9 @@ impl Session {
         }
     }
 
-    /// What a search over `owners`' knobs has learnt so far: the study's latest finished trials
-    /// (`trials`), whoever proposed them, each as the values those knobs had in its recipe, with its gain
-    /// and label, one per setting of the knobs; the current best first if it is older.
+    /// What a search has to learn from: the study's latest finished trials (`trials`), whoever
+    /// proposed them, each as the values `owners`' knobs had in its recipe, with its gain, label
+    /// and what it used of the caps; the current best first if it is older.
     async fn history(
         &self,
         trials: &[TrialRecord],
@@ -751,7 +757,7 @@ impl Session {
                 history.push(observe(knobs, t));
             }
         }
-        Observation::best_per_setting(history)
+        history
     }
 
     /// The values `owners`' knobs have in the recipe at `commit`.
@@ -940,7 +946,9 @@ impl Session {
         let best_commit = ctx.commit_of(best);
         let best_knobs = self.knobs_at(&best_commit, &owners).await;
         let start_knobs = self.knobs_at(&ctx.study.base_commit, &owners).await;
-        let history = self.history(&finished, &owners, best, &best_knobs).await;
+        let everyone = recipe_knob_owners(manifest);
+        let recipe_knobs = self.knobs_at(&best_commit, &everyone).await;
+        let history = self.history(&finished, &everyone, best, &recipe_knobs).await;
         let turn = proposals_of(&name);
         let seed = mix(manifest.study.seed, index, turn);
         if manifest.specialist(&name).is_some_and(|s| s.strategy == Strategy::Agent) {
@@ -961,6 +969,7 @@ impl Session {
                     view: &view,
                     best_knobs: &best_knobs,
                     start_knobs: &start_knobs,
+                    recipe_knobs: &recipe_knobs,
                     history: &history,
                     bench: Some(&draft as &dyn postdoc_core::Workbench),
                 };
@@ -975,6 +984,7 @@ impl Session {
             view: &view,
             best_knobs: &best_knobs,
             start_knobs: &start_knobs,
+            recipe_knobs: &recipe_knobs,
             history: &history,
             bench: None,
         };
@@ -1295,6 +1305,12 @@ fn open(searches: &[(usize, &SpecialistSpec)], max_trials: u64, seed: u64) -> Op
     let members = drawn.iter().map(|s| s.name.clone()).collect();
     let proposer = Opening::new(drawn, max_trials, mix(seed, OPENING_INDEX, u64::MAX))?;
     Some(OpeningPlan { proposer: Arc::new(proposer), members })
+}
+
+/// The specialists whose knobs make up the recipe's knob files: every search's, and any agent's
+/// that names some.
+fn recipe_knob_owners(manifest: &Manifest) -> Vec<&SpecialistSpec> {
+    manifest.specialists.iter().filter(|s| s.knobs_file.is_some() && !s.knobs.is_empty()).collect()
 }
 
 /// A well-spread seed from a few integers (splitmix64 over their combination).

@@ -2,6 +2,7 @@ use super::*;
 use crate::{RandomSearch, sample};
 use postdoc_core::Usage;
 use proptest::prelude::*;
+use rand::Rng;
 
 fn knobs() -> BTreeMap<String, KnobSpec> {
     BTreeMap::from([
@@ -54,7 +55,11 @@ fn study(propose: impl Fn(&[Observation], u64) -> KnobValues, trials: usize, see
 
 fn tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
-    study(|h, s| tpe.suggest(h, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(s)).0, trials, seed)
+    study(
+        |h, s| tpe.suggest(h, &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(s)).0,
+        trials,
+        seed,
+    )
 }
 
 /// The same study with the harness's measurements hidden: only labels and scores to learn from.
@@ -65,7 +70,7 @@ fn blind_tpe_study(trials: usize, seed: u64) -> Vec<Observation> {
         let blind: Vec<Observation> =
             history.iter().map(|o| Observation { usage: Usage::default(), ..o.clone() }).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(i as u64));
-        history.push(recipe(&tpe.suggest(&blind, &KnobValues::new(), &mut rng).0));
+        history.push(recipe(&tpe.suggest(&blind, &KnobValues::new(), &KnobValues::new(), &mut rng).0));
     }
     history
 }
@@ -131,13 +136,65 @@ fn measured_sizes_teach_the_cap_before_it_is_crossed() {
     assert!(m >= b - 0.05, "median best with the sizes {m:.3}, from labels alone {b:.3}");
 }
 
+/// A run's seconds are its width times its steps, and the steps are another specialist's knob.
+/// The study has mostly run 1,000 steps, where every width fits; the best recipe now runs 8,000,
+/// where widths above 12 overrun.
+#[test]
+fn caps_are_judged_on_the_recipe_the_proposal_will_run() {
+    let steps_spec = BTreeMap::from([("steps".to_string(), KnobSpec::Int([100, 10_000]))]);
+    let trial = |lr: f64, width: i64, steps: i64| {
+        let knobs = KnobValues::from([
+            ("lr".to_string(), KnobValue::Float(lr)),
+            ("width".to_string(), KnobValue::Int(width)),
+            ("act".to_string(), KnobValue::Text("gelu".into())),
+            ("steps".to_string(), KnobValue::Int(steps)),
+        ]);
+        let used = (width * steps) as f64 / 100_000.0;
+        let label = if used > 1.0 { Label::TrainOverrun } else { Label::Discard };
+        // Wider trains better, as far as the time allows.
+        let gain = (!label.is_failure()).then(|| -(lr.log10() + 2.0).powi(2) + width as f64 / 64.0);
+        let usage = Usage { artifact: None, train_time: Some(Share { used: used.min(1.0), at_least: used > 1.0 }) };
+        Observation { knobs, gain, label, usage }
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut history: Vec<Observation> =
+        (0..12).map(|_| trial(10f64.powf(rng.random_range(-3.0..-1.0)), rng.random_range(1..=64), 1000)).collect();
+    history.extend([trial(0.01, 2, 8000), trial(0.01, 4, 8000), trial(0.01, 6, 8000)]);
+    let recipe = KnobValues::from([("steps".to_string(), KnobValue::Int(8000))]);
+    let within_the_cap = |tpe: &Tpe| {
+        (0..50u64)
+            .filter(|&seed| {
+                let (values, _) =
+                    tpe.suggest(&history, &KnobValues::new(), &recipe, &mut ChaCha8Rng::seed_from_u64(seed));
+                num(&values, "width") * 8000.0 <= 100_000.0
+            })
+            .count()
+    };
+    let knowing_tpe = Tpe::new("model", knobs(), TpeSettings::default()).with_others(steps_spec);
+    let knowing = within_the_cap(&knowing_tpe);
+    let alone = within_the_cap(&Tpe::new("model", knobs(), TpeSettings::default()));
+    eprintln!("proposals within the time cap at 8,000 steps, of 50: knowing the steps {knowing}, alone {alone}");
+    assert!(knowing >= 40, "knowing the steps: {knowing} of 50 within the cap");
+    assert!(alone < 25, "its own knobs alone: {alone} of 50 within the cap");
+    // On the recipe of 1,000 steps, the wide models are safe again.
+    let short = KnobValues::from([("steps".to_string(), KnobValue::Int(1000))]);
+    let wide = (0..50u64)
+        .filter(|&seed| {
+            let (values, _) =
+                knowing_tpe.suggest(&history, &KnobValues::new(), &short, &mut ChaCha8Rng::seed_from_u64(seed));
+            num(&values, "width") > 12.0
+        })
+        .count();
+    assert!(wide >= 25, "at 1,000 steps only {wide} of 50 proposals were wider than 12");
+}
+
 #[test]
 fn says_how_risky_its_choice_is_once_trials_have_failed() {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
     let history = (0..20).map(|s| tpe_study(12, s)).find(|h| failures(h) > 0).expect("the fixture needs a failure");
-    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.contains("predicted failure risk"), "{note}");
-    let (_, first) = tpe.suggest(&[], &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
+    let (_, first) = tpe.suggest(&[], &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
     assert_eq!(first, "exploring (0 of 4 trials so far)");
 }
 
@@ -153,11 +210,11 @@ fn runs_stopped_early_count_towards_the_start() {
     };
     let mut history: Vec<Observation> = (0..4).map(|_| stopped(&mut rng)).collect();
     // Four trials, the start's worth, but nothing to model the good region on yet.
-    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut rng);
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &KnobValues::new(), &mut rng);
     assert_eq!(note, "exploring (no trial has a score yet)");
     history[0] = recipe(&history[0].knobs);
     assert!(history[0].gain.is_some(), "the fixture needs a scored trial");
-    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut rng);
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &KnobValues::new(), &mut rng);
     assert_eq!(note, "modelled on the best 1 of 1 scored trials and 3 stopped early");
 }
 
@@ -165,7 +222,7 @@ fn runs_stopped_early_count_towards_the_start() {
 fn a_small_share_of_the_budget_shortens_the_random_start() {
     let start = |settings: TpeSettings| {
         let tpe = Tpe::new("s", knobs(), settings);
-        tpe.suggest(&[], &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1)).1
+        tpe.suggest(&[], &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1)).1
     };
     // Three knobs start with four random trials; a specialist expecting six trials of the
     // study spends half of them, three, at random; a large share changes nothing.
@@ -180,8 +237,9 @@ fn a_small_share_of_the_budget_shortens_the_random_start() {
     );
     // And the search models after those three: the fourth proposal is no longer random.
     let tpe = Tpe::new("s", knobs(), TpeSettings::with_share(6));
-    let history = study(|h, s| tpe.suggest(h, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(s)).0, 3, 4);
-    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(9));
+    let history =
+        study(|h, s| tpe.suggest(h, &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(s)).0, 3, 4);
+    let (_, note) = tpe.suggest(&history, &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(9));
     assert!(note.starts_with("modelled on the best"), "{note}");
 }
 
@@ -205,12 +263,13 @@ fn a_search_that_has_not_beaten_the_starting_recipe_keeps_exploring() {
     let far = |start: &KnobValues| {
         (0..200u64)
             .filter(|&seed| {
-                let (values, _) = tpe.suggest(&history, start, &mut ChaCha8Rng::seed_from_u64(seed));
+                let (values, _) =
+                    tpe.suggest(&history, start, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(seed));
                 (num(&values, "lr").log10() + 3.0).abs() > 1.0
             })
             .count()
     };
-    let (_, note) = tpe.suggest(&history, &start, &mut ChaCha8Rng::seed_from_u64(1));
+    let (_, note) = tpe.suggest(&history, &start, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.starts_with("exploring (no setting of these knobs has beaten the recipe's own yet)"), "{note}");
     // Refining the start would keep the learning rate within a factor of ten of it; exploring
     // draws it anywhere in its four decades.
@@ -218,7 +277,7 @@ fn a_search_that_has_not_beaten_the_starting_recipe_keeps_exploring() {
     assert!(exploring > 50 && refining * 4 < exploring, "exploring {exploring}, refining {refining}");
     // Once a change does better, the search models on it.
     history.push(recipe(&setting(0.01, 50, "gelu")));
-    let (_, note) = tpe.suggest(&history, &start, &mut ChaCha8Rng::seed_from_u64(1));
+    let (_, note) = tpe.suggest(&history, &start, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(1));
     assert!(note.starts_with("modelled on the best"), "{note}");
 }
 
@@ -235,6 +294,7 @@ async fn proposals_are_reproducible_and_name_their_strategy() {
         view: &view,
         best_knobs: &best,
         start_knobs: &best,
+        recipe_knobs: &best,
         history: &history,
         bench: None,
     };
@@ -275,7 +335,7 @@ proptest! {
             })
             .collect();
         let tpe = Tpe::new("s", specs.clone(), TpeSettings::default());
-        let (values, _) = tpe.suggest(&history, &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(seed));
+        let (values, _) = tpe.suggest(&history, &KnobValues::new(), &KnobValues::new(), &mut ChaCha8Rng::seed_from_u64(seed));
         for (k, spec) in &specs {
             prop_assert!(spec.admits(&values[k]), "{k} = {:?} outside {spec:?}", values[k]);
         }
