@@ -281,7 +281,7 @@ pub struct NoiseSpec {
     /// How many seeds the unmodified recipe runs on before any candidate.
     #[serde(default = "default_baseline_repeats")]
     pub baseline_repeats: u32,
-    /// Extra seeds a candidate near the keep boundary runs on before it is kept.
+    /// Extra seeds a candidate that beat the best on its first run runs on before it is kept.
     #[serde(default = "default_confirm_seeds")]
     pub confirm_seeds: u32,
     /// One-sided confidence that a kept improvement is not noise.

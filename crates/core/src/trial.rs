@@ -250,7 +250,7 @@ pub enum RunPurpose {
     Baseline,
     /// A candidate's first run.
     Screen,
-    /// A candidate near the keep boundary, re-run on a fresh seed.
+    /// A candidate that beat the best, re-run on a fresh seed.
     Confirm,
 }
 

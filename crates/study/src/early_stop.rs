@@ -50,7 +50,7 @@ fn rung_value(event: &EventRecord) -> Option<RungValue> {
 pub(crate) enum RunRole {
     /// A seed of the baseline: measured, never stopped, and the measure of the noise.
     Baseline,
-    /// A confirmation run: measured, never stopped (its trial is already near the keep boundary).
+    /// A confirmation run: measured, never stopped (its trial already beat the best once).
     Confirmation,
     /// A candidate's screening run, stopped when clearly behind.
     Screen,

@@ -78,7 +78,7 @@ gates = []                            # e.g. ["accuracy >= 0.5"]
 
 [noise]
 baseline_repeats = 3                  # seeds for the unmodified recipe: measures the noise
-confirm_seeds = 2                     # fresh seeds for a candidate near the keep boundary
+confirm_seeds = 2                     # fresh seeds a win is re-run on before it is kept
 
 [[specialist]]
 name = "optimizer"

@@ -389,7 +389,7 @@ async fn run_once(
         ..process(ctx, &manifest.run.command, tree, &manifest.run.budget, env)
     };
     // Only a candidate's first run may be stopped early: the baseline is the reference, and a
-    // confirmation run belongs to a trial already near the keep boundary.
+    // confirmation run belongs to a trial that already beat the best once.
     let role = if t.is_baseline() {
         RunRole::Baseline
     } else if purpose == RunPurpose::Screen {
