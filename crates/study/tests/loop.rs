@@ -192,3 +192,46 @@ async fn a_change_overtaken_while_it_ran_is_combined_with_the_new_best() {
         );
     }
 }
+
+/// A specialist whose knobs the opening drew only into failures is still owed its first turns:
+/// here every `w` but the recipe's own crashes the run, so each opening trial that drew `shape`'s
+/// knob failed, which says where not to go, not what `shape`'s search would find.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_draws_that_failed_leave_a_specialist_its_first_turns() {
+    let manifest = r#"
+[study]
+name = "opening-failures"
+objective = { metric = "score", direction = "maximize" }
+budget = { max_trials = 9 }
+parallel = 1
+
+[run]
+command = "w=$(sed -n 's/^w = //p' recipe.toml); x=$(sed -n 's/^x = //p' recipe.toml); [ \"$w\" = 5 ] || exit 1; echo $x > $POSTDOC_OUT/value"
+budget = { seconds = 10 }
+
+[[specialist]]
+name = "shape"
+knobs_file = "recipe.toml"
+knobs = { w = { int = [1, 100] } }
+
+[[specialist]]
+name = "tune"
+knobs_file = "recipe.toml"
+knobs = { x = { float = [0.0, 1.0] } }
+"#;
+    let recipe = recipe_scored_by_run(manifest, "w = 5\nx = 0.1\n");
+    let url = sqlite_url(recipe.path());
+    run(recipe.path(), &url, RunOptions::default()).await.unwrap();
+    let store = Store::open(&url).await.unwrap();
+    let study = store.study("opening-failures").await.unwrap();
+    let trials = store.trials(study.id).await.unwrap();
+    let lineage: Vec<_> = trials.iter().map(|t| (t.number, &t.specialist, &t.hypothesis, t.label)).collect();
+    let drew_w = |t: &postdoc_core::TrialRecord| matches!(&t.edit, Edit::Knobs { values } if values.contains_key("w"));
+    let opening: Vec<_> = trials.iter().filter(|t| t.specialist == postdoc_core::OPENING_SPECIALIST).collect();
+    assert_eq!(opening.len(), 3, "{lineage:#?}");
+    let drawn: Vec<_> = opening.iter().filter(|t| drew_w(t)).collect();
+    assert!(drawn.len() >= 2, "{lineage:#?}");
+    assert!(drawn.iter().all(|t| t.label == Some(Label::Crash)), "{lineage:#?}");
+    let own = trials.iter().filter(|t| t.specialist == "shape").count();
+    assert!(own >= 2, "shape proposed {own} trials of its own: {lineage:#?}");
+}
