@@ -8,13 +8,14 @@
 //! was selected for being high) beats the best by the margin for their count. All arithmetic is
 //! on "gain", the score turned so larger is better.
 //!
-//! A win far beyond the margin is confirmed too. The best is what every later candidate is judged
-//! against, so it must be known on several seeds: its mean is then not one lucky run, and its
-//! spread joins the pooled noise. A recipe's noise is often far smaller once it trains well than
-//! at the weak recipe a study starts from: tiny-golf's starting recipe varies by 0.018 bits per
-//! byte from seed to seed, its good recipes by a few thousandths. Kept on one run, a first large
-//! win left the baseline's spread as the study's only noise, and the margin it set (0.07 bits)
-//! discarded every later improvement of that size.
+//! Every win is confirmed, however far beyond the margin, unless the scores have not varied from
+//! seed to seed at all (more seeds would repeat them). The best is what every later candidate is
+//! judged against, so it must be known on several seeds: its mean is then not one lucky run, and
+//! its spread joins the pooled noise. A recipe's noise is often far smaller once it trains well
+//! than at the weak recipe a study starts from: tiny-golf's starting recipe varies by 0.018 bits
+//! per byte from seed to seed, its good recipes by a few thousandths. Kept on one run, a first
+//! large win left the baseline's spread as the study's only noise, and the margin it set (0.07
+//! bits) discarded every later improvement of that size.
 
 use crate::manifest::NoiseSpec;
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,12 @@ pub fn screen(gain: f64, best: Reference, noise: Noise, spec: &NoiseSpec) -> Scr
     }
     if spec.confirm_seeds == 0 {
         let reason = format!("beats the best by {} (margin {}; confirmation is off)", signed(delta), fmt(margin));
+        return Screen::Decided(Decision { keep: true, delta, margin, reason });
+    }
+    // Where every configuration run on several seeds scored the same on each, more seeds would
+    // repeat the score.
+    if noise.df > 0 && noise.sigma == 0.0 {
+        let reason = format!("beats the best by {} (the scores do not vary from seed to seed)", signed(delta));
         return Screen::Decided(Decision { keep: true, delta, margin, reason });
     }
     Screen::Confirm { delta, margin }
