@@ -50,7 +50,7 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
     Decided(Decision),
-    /// Near the boundary: run the confirmation seeds.
+    /// A win on the screening run: run the confirmation seeds before keeping it.
     Confirm {
         delta: f64,
         margin: f64,

@@ -160,31 +160,26 @@ fn caps_are_judged_on_the_recipe_the_proposal_will_run() {
     let mut history: Vec<Observation> =
         (0..12).map(|_| trial(10f64.powf(rng.random_range(-3.0..-1.0)), rng.random_range(1..=64), 1000)).collect();
     history.extend([trial(0.01, 2, 8000), trial(0.01, 4, 8000), trial(0.01, 6, 8000)]);
-    let recipe = KnobValues::from([("steps".to_string(), KnobValue::Int(8000))]);
-    let within_the_cap = |tpe: &Tpe| {
+    let steps = |n: i64| KnobValues::from([("steps".to_string(), KnobValue::Int(n))]);
+    // The widths 50 proposals choose on the recipe of `n` steps.
+    let widths = |tpe: &Tpe, n: i64| -> Vec<f64> {
         (0..50u64)
-            .filter(|&seed| {
+            .map(|seed| {
                 let (values, _) =
-                    tpe.suggest(&history, &KnobValues::new(), &recipe, &mut ChaCha8Rng::seed_from_u64(seed));
-                num(&values, "width") * 8000.0 <= 100_000.0
+                    tpe.suggest(&history, &KnobValues::new(), &steps(n), &mut ChaCha8Rng::seed_from_u64(seed));
+                num(&values, "width")
             })
-            .count()
+            .collect()
     };
+    let within_the_cap = |widths: Vec<f64>| widths.iter().filter(|w| *w * 8000.0 <= 100_000.0).count();
     let knowing_tpe = Tpe::new("model", knobs(), TpeSettings::default()).with_others(steps_spec);
-    let knowing = within_the_cap(&knowing_tpe);
-    let alone = within_the_cap(&Tpe::new("model", knobs(), TpeSettings::default()));
+    let knowing = within_the_cap(widths(&knowing_tpe, 8000));
+    let alone = within_the_cap(widths(&Tpe::new("model", knobs(), TpeSettings::default()), 8000));
     eprintln!("proposals within the time cap at 8,000 steps, of 50: knowing the steps {knowing}, alone {alone}");
     assert!(knowing >= 40, "knowing the steps: {knowing} of 50 within the cap");
     assert!(alone < 25, "its own knobs alone: {alone} of 50 within the cap");
     // On the recipe of 1,000 steps, the wide models are safe again.
-    let short = KnobValues::from([("steps".to_string(), KnobValue::Int(1000))]);
-    let wide = (0..50u64)
-        .filter(|&seed| {
-            let (values, _) =
-                knowing_tpe.suggest(&history, &KnobValues::new(), &short, &mut ChaCha8Rng::seed_from_u64(seed));
-            num(&values, "width") > 12.0
-        })
-        .count();
+    let wide = widths(&knowing_tpe, 1000).iter().filter(|w| **w > 12.0).count();
     assert!(wide >= 25, "at 1,000 steps only {wide} of 50 proposals were wider than 12");
 }
 
