@@ -44,15 +44,15 @@ FAILURES = {"crash", "train_overrun", "size_blocked", "gate_miss", "eval_overrun
             "preflight_crash", "invalid_proposal"}
 
 
-def ensure_optuna():
-    """Re-executes this script under a virtual environment that has Optuna."""
+def ensure_optuna(script=__file__):
+    """Re-executes `script` (this one unless told) under a virtual environment that has Optuna."""
     if sys.prefix == os.path.abspath(VENV):
         return
     python = os.path.join(VENV, "bin", "python")
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "optuna"], check=True)
-    os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
+    os.execv(python, [python, os.path.abspath(script)] + sys.argv[1:])
 
 
 def parse_size(v):
