@@ -436,34 +436,78 @@ fn bandwidth(n: usize, d: usize) -> f64 {
     (0.2 * (n.max(1) as f64).powf(-1.0 / (d as f64 + 4.0))).clamp(0.03, 0.5)
 }
 
+/// Kernel widths that follow the points: along each number, a kernel is as wide as the larger
+/// gap to its neighbours (an end of the range counts as a neighbour, except beside the outermost
+/// of two or more points), as Optuna's TPE sets them, at least the range over (points + 2), and
+/// never wider than the one width [`bandwidth`] gives every kernel. Where good trials crowd
+/// together the density sharpens about them and the search closes in on an optimum, which one
+/// width for every kernel cannot do; where they are few it stays as broad as that width, not
+/// broader, since the gap to the end of the range would spread a lone good trial's kernel over
+/// half of it. In process, 300 seeds of 40 trials (`cargo run --release -p postdoc-search
+/// --example synthetic`): Hartmann-6's median best -2.67 with one width, -2.89 with gaps alone,
+/// -2.87 with both; after 16 trials -1.75, -1.78 and -1.93.
+fn gap_widths(space: &Space, points: &[&[f64]]) -> Vec<Vec<f64>> {
+    let n = points.len();
+    let least = 1.0 / (n as f64 + 2.0).min(100.0);
+    let most = bandwidth(n, space.dims.len());
+    let mut widths = vec![vec![1.0; space.dims.len()]; n];
+    for d in 0..space.dims.len() {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|a, b| points[*a][d].total_cmp(&points[*b][d]));
+        let at = |k: usize| points[order[k]][d];
+        for k in 0..n {
+            let left = match k {
+                0 if n >= 2 => 0.0,
+                0 => at(0),
+                _ => at(k) - at(k - 1),
+            };
+            let right = match k + 1 {
+                m if m == n && n >= 2 => 0.0,
+                m if m == n => 1.0 - at(k),
+                _ => at(k + 1) - at(k),
+            };
+            widths[order[k]][d] = left.max(right).max(least).min(most);
+        }
+    }
+    widths
+}
+
 /// A mixture of one kernel per point plus the uniform prior (density 1 on the unit cube), all
 /// of equal weight.
 struct Parzen<'s> {
     space: &'s Space,
     centers: Vec<Vec<f64>>,
-    /// Kernel width on numeric dimensions.
-    sigma: f64,
+    /// Each kernel's width on each numeric dimension.
+    sigmas: Vec<Vec<f64>>,
     /// Probability a categorical kernel spreads evenly over the options instead of its own.
     spread: f64,
 }
 
 impl<'s> Parzen<'s> {
+    /// A density whose kernels are as wide as the gaps between `points` ([`gap_widths`]).
     fn new(space: &'s Space, points: &[&[f64]]) -> Parzen<'s> {
-        Parzen::with_bandwidth(space, points, bandwidth(points.len(), space.dims.len()))
+        Parzen::with_widths(space, points, gap_widths(space, points))
     }
 
+    /// A density whose kernels all have width `sigma`.
     fn with_bandwidth(space: &'s Space, points: &[&[f64]], sigma: f64) -> Parzen<'s> {
-        let spread = (1.0 / (points.len() as f64 + 1.0).sqrt()).clamp(0.1, 0.5);
-        Parzen { space, centers: points.iter().map(|p| p.to_vec()).collect(), sigma, spread }
+        Parzen::with_widths(space, points, vec![vec![sigma; space.dims.len()]; points.len()])
     }
 
-    fn log_kernel(&self, x: &[f64], c: &[f64]) -> f64 {
+    fn with_widths(space: &'s Space, points: &[&[f64]], sigmas: Vec<Vec<f64>>) -> Parzen<'s> {
+        let spread = (1.0 / (points.len() as f64 + 1.0).sqrt()).clamp(0.1, 0.5);
+        Parzen { space, centers: points.iter().map(|p| p.to_vec()).collect(), sigmas, spread }
+    }
+
+    /// Log density at `x` of kernel `j`.
+    fn log_kernel(&self, x: &[f64], j: usize) -> f64 {
+        let c = &self.centers[j];
         self.space
             .dims
             .iter()
             .enumerate()
             .map(|(i, dim)| match dim {
-                Dim::Number { .. } => log_truncated_normal(x[i], c[i], self.sigma),
+                Dim::Number { .. } => log_truncated_normal(x[i], c[i], self.sigmas[j][i]),
                 Dim::Choice(options) => {
                     let k = options.len() as f64;
                     let p = self.spread / k + if x[i] == c[i] { 1.0 - self.spread } else { 0.0 };
@@ -475,13 +519,13 @@ impl<'s> Parzen<'s> {
 
     fn log_density(&self, x: &[f64]) -> f64 {
         // The prior's log density is 0.
-        let terms: Vec<f64> = self.centers.iter().map(|c| self.log_kernel(x, c)).chain([0.0]).collect();
+        let terms: Vec<f64> = (0..self.centers.len()).map(|j| self.log_kernel(x, j)).chain([0.0]).collect();
         log_sum_exp(&terms) - ((self.centers.len() + 1) as f64).ln()
     }
 
     fn sample(&self, rng: &mut impl Rng) -> Vec<f64> {
         let j = rng.random_range(0..=self.centers.len());
-        let Some(c) = self.centers.get(j) else {
+        let (Some(c), Some(sigmas)) = (self.centers.get(j), self.sigmas.get(j)) else {
             return self.space.uniform(rng);
         };
         self.space
@@ -489,7 +533,7 @@ impl<'s> Parzen<'s> {
             .iter()
             .enumerate()
             .map(|(i, dim)| match dim {
-                Dim::Number { .. } => sample_truncated_normal(c[i], self.sigma, rng),
+                Dim::Number { .. } => sample_truncated_normal(c[i], sigmas[i], rng),
                 Dim::Choice(options) => {
                     if rng.random::<f64>() < self.spread {
                         rng.random_range(0..options.len()) as f64
@@ -536,7 +580,7 @@ impl<'s> Classifier<'s> {
 
     /// Sum of kernels over a side's trials, as a log.
     fn log_mass(p: &Parzen<'_>, x: &[f64]) -> f64 {
-        let terms: Vec<f64> = p.centers.iter().map(|c| p.log_kernel(x, c)).collect();
+        let terms: Vec<f64> = (0..p.centers.len()).map(|j| p.log_kernel(x, j)).collect();
         log_sum_exp(&terms)
     }
 
@@ -574,8 +618,8 @@ impl<'s> Classifier<'s> {
     /// The label the failures nearest `x` mostly had.
     fn likeliest(&self, x: &[f64]) -> Option<Label> {
         let mut weight: BTreeMap<Label, f64> = BTreeMap::new();
-        for (c, label) in self.failed.centers.iter().zip(&self.labels) {
-            *weight.entry(*label).or_default() += self.failed.log_kernel(x, c).exp();
+        for (j, label) in self.labels.iter().enumerate() {
+            *weight.entry(*label).or_default() += self.failed.log_kernel(x, j).exp();
         }
         weight.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(l, _)| l)
     }

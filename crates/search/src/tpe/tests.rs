@@ -112,6 +112,32 @@ fn finds_better_recipes_than_random_search_with_the_same_budget() {
 }
 
 #[test]
+fn kernels_narrow_where_good_trials_crowd() {
+    let knobs = BTreeMap::from([("x".to_string(), KnobSpec::Float([0.0, 1.0]))]);
+    let space = Space::new(&knobs);
+    // Ten trials crowd about 0.5; two lie far out.
+    let mut xs: Vec<f64> = (0..10).map(|i| 0.5 + 0.01 * i as f64).collect();
+    xs.extend([0.1, 0.95]);
+    let points: Vec<Vec<f64>> = xs.iter().map(|x| vec![*x]).collect();
+    let refs: Vec<&[f64]> = points.iter().map(|p| p.as_slice()).collect();
+    let widths = gap_widths(&space, &refs);
+    let (least, most) = (1.0 / 14.0, bandwidth(12, 1));
+    assert!(least < most);
+    for (x, w) in xs.iter().zip(&widths) {
+        // Beside a wide gap a kernel is as broad as one width for all would make it; in the
+        // crowd, as narrow as the clip allows.
+        let expected = if [0.1, 0.5, 0.59, 0.95].contains(x) { most } else { least };
+        assert!((w[0] - expected).abs() < 1e-9, "width at {x}: {} (expected {expected})", w[0]);
+    }
+    // Gaps between the two bounds are followed.
+    let even: Vec<Vec<f64>> = (0..15).map(|i| vec![0.07 * i as f64]).collect();
+    let refs: Vec<&[f64]> = even.iter().map(|p| p.as_slice()).collect();
+    for w in gap_widths(&space, &refs) {
+        assert!((w[0] - 0.07).abs() < 1e-9, "{w:?} between {} and {}", 1.0 / 17.0, bandwidth(15, 1));
+    }
+}
+
+#[test]
 fn learns_from_failures_and_wastes_far_fewer_trials() {
     let seeds = 0..9u64;
     // After the first 10 trials, how many of the next 30 fail.
