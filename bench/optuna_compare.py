@@ -16,11 +16,11 @@ score is the mean over their runs). The script prints a Markdown table and write
 results (JSON) and SVG plots of the median best-so-far against trials and against compute
 seconds into --out.
 
-    python3 bench/optuna_compare.py                       # the synthetic recipes, 5 seeds
+    python3 bench/optuna_compare.py --seeds 20            # the synthetic recipes
     python3 bench/optuna_compare.py --recipes examples/tiny-golf --trials 20 --seeds 5
 
 Optuna is installed from PyPI into bench/.venv-optuna on first use. The synthetic recipes take a
-few minutes for 5 seeds; the example recipes take 10 to 60 s a trial, so hours.
+few minutes for 20 seeds; the example recipes take 10 to 60 s a trial, so hours.
 """
 import argparse
 import json
