@@ -439,11 +439,11 @@ fn bandwidth(n: usize, d: usize) -> f64 {
 /// Kernel widths that follow the points: along each number, a kernel is as wide as the larger
 /// gap to its neighbours (an end of the range counts as a neighbour, except beside the outermost
 /// of two or more points), as Optuna's TPE sets them, at least the range over (points + 2), and
-/// never wider than the one width [`bandwidth`] gives every kernel. Where good trials crowd
-/// together the density sharpens about them and the search closes in on an optimum, which one
-/// width for every kernel cannot do; where they are few it stays as broad as that width, not
-/// broader, since the gap to the end of the range would spread a lone good trial's kernel over
-/// half of it. In process, 300 seeds of 40 trials (`cargo run --release -p postdoc-search
+/// never wider than the one width [`bandwidth`] gives every kernel (which wins when the two
+/// bounds cross, as they do for a few points). Where good trials crowd together the density
+/// sharpens about them and the search closes in on an optimum, which one width for every kernel
+/// cannot do; where they are few it stays as broad as that width, not broader, since the gap to
+/// the end of the range would spread a lone good trial's kernel over half of it. In process, 300 seeds of 40 trials (`cargo run --release -p postdoc-search
 /// --example synthetic`): Hartmann-6's median best -2.67 with one width, -2.89 with gaps alone,
 /// -2.87 with both; after 16 trials -1.75, -1.78 and -1.93.
 fn gap_widths(space: &Space, points: &[&[f64]]) -> Vec<Vec<f64>> {
