@@ -443,9 +443,10 @@ fn bandwidth(n: usize, d: usize) -> f64 {
 /// bounds cross, as they do for a few points). Where good trials crowd together the density
 /// sharpens about them and the search closes in on an optimum, which one width for every kernel
 /// cannot do; where they are few it stays as broad as that width, not broader, since the gap to
-/// the end of the range would spread a lone good trial's kernel over half of it. In process, 300 seeds of 40 trials (`cargo run --release -p postdoc-search
-/// --example synthetic`): Hartmann-6's median best -2.67 with one width, -2.89 with gaps alone,
-/// -2.87 with both; after 16 trials -1.75, -1.78 and -1.93.
+/// the end of the range would spread a lone good trial's kernel over half of it. In process, 300
+/// seeds of 40 trials (`cargo run --release -p postdoc-search --example synthetic`): Hartmann-6's
+/// median best -2.67 with one width, -2.89 with gaps alone, -2.87 with both; after 16 trials
+/// -1.75, -1.78 and -1.93.
 fn gap_widths(space: &Space, points: &[&[f64]]) -> Vec<Vec<f64>> {
     let n = points.len();
     let least = 1.0 / (n as f64 + 2.0).min(100.0);
