@@ -99,12 +99,13 @@ pub struct ProposalRequest<'a> {
     /// How many proposals this specialist made in the study before this one (0 for its first).
     pub turn: u64,
     pub view: &'a LineageView,
-    /// The knob values the current best recipe has in this specialist's knob file.
+    /// The knob values the recipe a proposal builds on has in this specialist's knob file: the
+    /// current best, or for a search, a trial being confirmed to replace it.
     pub best_knobs: &'a KnobValues,
     /// The values the same knobs have in the recipe the study started from (its baseline's).
     pub start_knobs: &'a KnobValues,
-    /// The values every search knob of the study has in the current best recipe, the other
-    /// specialists' among them: the recipe a proposal of knob values will run.
+    /// The values every search knob of the study has in that recipe, the other specialists'
+    /// among them: the recipe a proposal of knob values will run.
     pub recipe_knobs: &'a KnobValues,
     /// The study's latest finished trials (whoever proposed them), one per trial, oldest
     /// first, the current best among them, each with its values of every search knob of the

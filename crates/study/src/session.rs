@@ -144,6 +144,9 @@ pub(crate) struct Ctx {
     pub grace: Duration,
     /// Serializes keep decisions, so two trials cannot both beat the same best.
     pub decide: Mutex<()>,
+    /// The trials whose screening run beat the best while their confirmation seeds run, with
+    /// that run's gain: the searches build on the best of them (see `Session::candidate`).
+    pub confirming: std::sync::Mutex<BTreeMap<TrialNo, f64>>,
     pub reporter: Arc<dyn Reporter>,
 }
 
@@ -197,8 +200,9 @@ enum Asked {
 /// A specialist's answer, to be recorded.
 struct Drafted {
     specialist: String,
-    /// The best when it was asked: the parent unless it chose another.
-    best: TrialNo,
+    /// The trial it was asked to build on (the best, or one being confirmed): the parent
+    /// unless it chose another.
+    base: TrialNo,
     outcome: Result<Proposal, ProposeError>,
     transcript: Option<postdoc_core::Transcript>,
 }
@@ -427,6 +431,7 @@ impl Session {
             surfaces,
             grace: options.grace.unwrap_or(Duration::from_secs(5)),
             decide: Mutex::new(()),
+            confirming: std::sync::Mutex::new(BTreeMap::new()),
             reporter,
         });
         let session = Session {
@@ -946,16 +951,22 @@ impl Session {
         let name = specialist.name().to_string();
         let view = lineage_view(&ctx.store, &ctx.study, &manifest.study.objective, Some(&name)).await?;
         let best = view.best.as_ref().expect("a kept baseline exists before any proposal");
+        let agent = manifest.specialist(&name).is_some_and(|s| s.strategy == Strategy::Agent);
+        // An agent's draft takes minutes, by which time a confirmation has ended: it starts
+        // from the best, which its lineage view names.
+        let candidate = if agent { None } else { self.candidate(best).await? };
+        let base = candidate.as_ref().unwrap_or(best);
         let owners = ctx.knob_owners(&name);
-        let best_commit = ctx.commit_of(best);
-        let best_knobs = self.knobs_at(&best_commit, &owners).await;
+        let base_commit = ctx.commit_of(base);
+        let best_knobs = self.knobs_at(&base_commit, &owners).await;
         let start_knobs = self.knobs_at(&ctx.study.base_commit, &owners).await;
         let everyone = recipe_knob_owners(manifest);
-        let recipe_knobs = self.knobs_at(&best_commit, &everyone).await;
-        let history = self.history(&finished, &everyone, best, &recipe_knobs).await;
+        let recipe_knobs = self.knobs_at(&base_commit, &everyone).await;
+        let best_recipe = self.knobs_at(&ctx.commit_of(best), &everyone).await;
+        let history = self.history(&finished, &everyone, best, &best_recipe).await;
         let turn = proposals_of(&name);
         let seed = mix(manifest.study.seed, index, turn);
-        if manifest.specialist(&name).is_some_and(|s| s.strategy == Strategy::Agent) {
+        if agent {
             // An agent drafts in a worktree of its own, at the current best, while the loop goes
             // on: its session may take minutes.
             let tree = ctx.layout.worktree(&format!("draft-{name}"));
@@ -978,7 +989,7 @@ impl Session {
                     bench: Some(&draft as &dyn postdoc_core::Workbench),
                 };
                 let outcome = specialist.propose(request).await;
-                Drafted { specialist: name, best: best_number, outcome, transcript: draft.take_transcript() }
+                Drafted { specialist: name, base: best_number, outcome, transcript: draft.take_transcript() }
             });
             return Ok(Asked::Drafting);
         }
@@ -993,8 +1004,29 @@ impl Session {
             bench: None,
         };
         let outcome = specialist.propose(request).await;
-        let drafted = Drafted { specialist: name, best: best.number, outcome, transcript: None };
+        let drafted = Drafted { specialist: name, base: base.number, outcome, transcript: None };
         self.queue(drafted, unavailable, drafting).await
+    }
+
+    /// The trial being confirmed whose screening run beat the best by the most, if any: the
+    /// recipe a search's proposal builds on while it runs its fresh seeds. Most such trials are
+    /// kept, and a change tried meanwhile on the best they are about to replace is judged on a
+    /// recipe left behind: in tiny-golf a new model shape proposed while a tuned optimizer was
+    /// being confirmed ran with the starting optimizer, scored worse than the tuned recipe and
+    /// was dropped. If the candidate is not kept, what was built on it is judged like any
+    /// trial, against the best.
+    async fn candidate(&self, best: &TrialRecord) -> Result<Option<TrialRecord>, StudyError> {
+        let direction = self.ctx.recipe.manifest.study.objective.direction;
+        let best_gain = best.score.map(|s| direction.gain(s)).unwrap_or(f64::NEG_INFINITY);
+        let leading = {
+            let confirming = self.ctx.confirming.lock().unwrap_or_else(|e| e.into_inner());
+            // The best may have moved past a candidate since its screening run.
+            confirming.iter().filter(|(_, gain)| **gain > best_gain).max_by(|a, b| a.1.total_cmp(b.1)).map(|(n, _)| *n)
+        };
+        match leading {
+            Some(n) => Ok(Some(self.ctx.store.trial(&self.ctx.study, n).await?).filter(|t| t.commit.is_some())),
+            None => Ok(None),
+        }
     }
 
     /// Records a proposal made on the spot and says what became of the slot.
@@ -1079,7 +1111,7 @@ impl Session {
             };
             return Ok(Some(Drafted {
                 specialist: name.clone(),
-                best: best.number,
+                base: best.number,
                 outcome: Ok(proposal),
                 transcript: None,
             }));
@@ -1095,7 +1127,7 @@ impl Session {
         unavailable: &mut BTreeMap<String, String>,
     ) -> Result<Recorded, StudyError> {
         let ctx = &self.ctx;
-        let Drafted { specialist: name, best, outcome, transcript } = drafted;
+        let Drafted { specialist: name, base, outcome, transcript } = drafted;
         if let Some(t) = &transcript {
             *self.dollars.lock().unwrap_or_else(|e| e.into_inner()) += t.spend.dollars;
         }
@@ -1127,7 +1159,7 @@ impl Session {
                 return Ok(Recorded::Paused);
             }
         };
-        let parent = proposal.parent.unwrap_or(best);
+        let parent = proposal.parent.unwrap_or(base);
         let proposal = Proposal { specialist: name, ..proposal };
         let number = ctx.store.propose(ctx.study.id, &proposal, Some(parent), None).await?;
         if let Some(t) = &transcript {

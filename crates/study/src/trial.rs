@@ -141,14 +141,15 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
         return finish(ctx, t.number, classify(&screen_run.findings, None)).await;
     }
     let score = screen_run.score.expect("a run without findings has a score");
-    {
+    let gain = manifest.study.objective.direction.gain(score);
+    let _confirming = {
         let _guard = ctx.decide.lock().await;
         let (best_ref, noise) = judge_against(ctx, None).await?;
-        let gain = manifest.study.objective.direction.gain(score);
         if let Screen::Decided(decision) = noise::screen(gain, best_ref, noise, &manifest.noise) {
             return decide(ctx, t, &commit, decision).await;
         }
-    }
+        Confirming::new(ctx, t.number, gain)
+    };
     let mut confirm_scores = Vec::new();
     for idx in 1..=manifest.noise.confirm_seeds {
         let run = run_once(ctx, t, tree, idx, RunPurpose::Confirm).await?;
@@ -162,6 +163,26 @@ async fn run_in_tree(ctx: &Ctx, t: &TrialRecord, tree: &Path) -> Result<(), Stud
     let (best_ref, noise) = judge_against(ctx, Some(t.number)).await?;
     let decision = noise::confirm(&confirm_scores, best_ref, noise, &manifest.noise);
     decide(ctx, t, &commit, decision).await
+}
+
+/// Marks a trial as being confirmed for as long as it lives: until its decision is recorded,
+/// or it fails, or its task is dropped.
+struct Confirming<'a> {
+    ctx: &'a Ctx,
+    number: TrialNo,
+}
+
+impl<'a> Confirming<'a> {
+    fn new(ctx: &'a Ctx, number: TrialNo, gain: f64) -> Confirming<'a> {
+        ctx.confirming.lock().unwrap_or_else(|e| e.into_inner()).insert(number, gain);
+        Confirming { ctx, number }
+    }
+}
+
+impl Drop for Confirming<'_> {
+    fn drop(&mut self) {
+        self.ctx.confirming.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.number);
+    }
 }
 
 /// Writes a knob edit by `specialist` into the worktree: each value into the knob file of the

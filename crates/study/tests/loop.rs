@@ -235,3 +235,70 @@ knobs = { x = { float = [0.0, 1.0] } }
     let own = trials.iter().filter(|t| t.specialist == "shape").count();
     assert!(own >= 2, "shape proposed {own} trials of its own: {lineage:#?}");
 }
+
+/// While a trial whose screening run beat the best runs its confirmation seeds, the searches build
+/// on it rather than on the best it is about to replace. Every run takes a moment, so the other
+/// slot's trials are proposed while a win is being confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_made_while_a_win_is_confirmed_build_on_it() {
+    let manifest = r#"
+[study]
+name = "confirming"
+objective = { metric = "score", direction = "maximize" }
+budget = { max_trials = 12 }
+parallel = 2
+
+[run]
+command = "a=$(sed -n 's/^a = //p' recipe.toml); b=$(sed -n 's/^b = //p' recipe.toml); sleep 0.3; awk -v s=$POSTDOC_SEED -v a=$a -v b=$b 'BEGIN { srand(s); print a + b + rand() / 10 }' > $POSTDOC_OUT/value"
+budget = { seconds = 10 }
+
+[[specialist]]
+name = "first"
+strategy = "random"
+knobs_file = "recipe.toml"
+knobs = { a = { int = [0, 20] } }
+
+[[specialist]]
+name = "second"
+strategy = "random"
+knobs_file = "recipe.toml"
+knobs = { b = { int = [0, 20] } }
+"#;
+    let recipe = recipe_scored_by_run(manifest, "a = 0\nb = 0\n");
+    let url = sqlite_url(recipe.path());
+    run(recipe.path(), &url, RunOptions::default()).await.unwrap();
+    let store = Store::open(&url).await.unwrap();
+    let study = store.study("confirming").await.unwrap();
+    let trials = store.trials(study.id).await.unwrap();
+    let by_number = |n: u64| trials.iter().find(|t| t.number == n).unwrap();
+    let knobs_of = |t: &postdoc_core::TrialRecord| -> postdoc_core::KnobValues {
+        let show = std::process::Command::new("git")
+            .args(["show", &format!("{}:recipe.toml", t.commit.as_deref().unwrap())])
+            .current_dir(recipe.path())
+            .output()
+            .unwrap();
+        postdoc_core::knobs_file::read_knobs(
+            &String::from_utf8(show.stdout).unwrap(),
+            &["a".to_string(), "b".to_string()],
+        )
+    };
+    let lineage: Vec<_> =
+        trials.iter().map(|t| (t.number, t.parent, t.runs, t.created_ms, t.finished_ms, t.label, t.score)).collect();
+    // Trials proposed before the trial they build on had finished.
+    let on_candidates: Vec<_> = trials
+        .iter()
+        .filter(|t| t.parent.is_some_and(|p| by_number(p).finished_ms.is_none_or(|f| f > t.created_ms)))
+        .collect();
+    assert!(!on_candidates.is_empty(), "{lineage:#?}");
+    for t in on_candidates {
+        let parent = by_number(t.parent.unwrap());
+        // It was being confirmed: its screening run had beaten the best, and it ran fresh seeds.
+        assert!(!parent.is_baseline() && parent.runs == 3, "trial {}: {lineage:#?}", t.number);
+        // Its recipe holds the candidate's values of the knobs it did not set itself.
+        let Edit::Knobs { values } = &t.edit else { panic!("knob edits") };
+        let (mine, theirs) = (knobs_of(t), knobs_of(parent));
+        for knob in ["a", "b"].iter().filter(|k| !values.contains_key(**k)) {
+            assert_eq!(mine.get(*knob), theirs.get(*knob), "trial {} on {}: {lineage:#?}", t.number, parent.number);
+        }
+    }
+}
