@@ -63,6 +63,17 @@ pub fn recipe_scored_by_run(manifest: &str, knobs: &str) -> tempfile::TempDir {
     ])
 }
 
+/// The text of `recipe.toml` in a trial's commit of the recipe repository at `dir`.
+pub fn knobs_text(dir: &Path, t: &postdoc_core::TrialRecord) -> String {
+    let show = std::process::Command::new("git")
+        .args(["show", &format!("{}:recipe.toml", t.commit.as_deref().unwrap())])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "git show: {}", String::from_utf8_lossy(&show.stderr));
+    String::from_utf8(show.stdout).unwrap()
+}
+
 pub fn sqlite_url(dir: &Path) -> String {
     postdoc_study::Layout::default_store_url(dir)
 }

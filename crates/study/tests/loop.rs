@@ -149,12 +149,7 @@ async fn a_change_overtaken_while_it_ran_is_combined_with_the_new_best() {
     let by_number = |n: u64| trials.iter().find(|t| t.number == n).unwrap();
     // The knob values in a trial's recipe.
     let knobs_of = |t: &postdoc_core::TrialRecord| -> (String, String) {
-        let show = std::process::Command::new("git")
-            .args(["show", &format!("{}:recipe.toml", t.commit.as_deref().unwrap())])
-            .current_dir(recipe.path())
-            .output()
-            .unwrap();
-        let text = String::from_utf8(show.stdout).unwrap();
+        let text = knobs_text(recipe.path(), t);
         let value = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k} = "))).unwrap().to_string();
         (value("a"), value("b"))
     };
@@ -272,15 +267,7 @@ knobs = { b = { int = [0, 20] } }
     let trials = store.trials(study.id).await.unwrap();
     let by_number = |n: u64| trials.iter().find(|t| t.number == n).unwrap();
     let knobs_of = |t: &postdoc_core::TrialRecord| -> postdoc_core::KnobValues {
-        let show = std::process::Command::new("git")
-            .args(["show", &format!("{}:recipe.toml", t.commit.as_deref().unwrap())])
-            .current_dir(recipe.path())
-            .output()
-            .unwrap();
-        postdoc_core::knobs_file::read_knobs(
-            &String::from_utf8(show.stdout).unwrap(),
-            &["a".to_string(), "b".to_string()],
-        )
+        postdoc_core::knobs_file::read_knobs(&knobs_text(recipe.path(), t), &["a".to_string(), "b".to_string()])
     };
     let lineage: Vec<_> =
         trials.iter().map(|t| (t.number, t.parent, t.runs, t.created_ms, t.finished_ms, t.label, t.score)).collect();
