@@ -73,8 +73,9 @@ pub fn reference(trial: &TrialRecord, direction: Direction) -> Option<Reference>
 }
 
 /// A change to try again on the current best: a trial that beat the trial it built on by more
-/// than the noise demands, yet was discarded because, while it ran, another line of the study
-/// overtook its parent, and it was judged against a best that lacks its change.
+/// than the noise demands, yet is not in the best's line because, while it ran, another line of
+/// the study overtook its parent. Either it was judged against a best that lacks its change and
+/// discarded, or it was kept first and the other line's trial, finishing later, beat it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Overtaken<'a> {
     pub trial: &'a TrialRecord,
@@ -85,8 +86,11 @@ pub struct Overtaken<'a> {
 
 /// The overtaken trials among `trials`, largest gain over their parent first. With trials in
 /// parallel, two specialists often improve the same parent side by side; the one that finishes
-/// second is judged against the first one's recipe and discarded, and its gain is lost unless
-/// the two are combined, as a researcher would. Only knob changes are taken (they apply to any
+/// second is judged against the first one's recipe and discarded (or, when it finishes first, is
+/// kept and then beaten), and its gain is lost unless the two are combined, as a researcher
+/// would. In tiny-golf a wider model kept on the starting optimizer was beaten by a tuned
+/// optimizer on the starting model, and the study spent its remaining trials on the narrow one.
+/// Only knob changes are taken (they apply to any
 /// recipe; a patch may not), and each only once: a later trial of the same change, or of part
 /// of it, built on another parent (running ones count) means it has been tried again already.
 pub fn overtaken<'a>(
@@ -97,9 +101,15 @@ pub fn overtaken<'a>(
     spec: &NoiseSpec,
 ) -> Vec<Overtaken<'a>> {
     let by_number: BTreeMap<u64, &TrialRecord> = trials.iter().map(|t| (t.number, t)).collect();
+    let line: Vec<u64> = ancestry(&by_number, best.number).iter().map(|t| t.number).collect();
     let mut found: Vec<Overtaken<'a>> = trials
         .iter()
-        .filter(|t| t.label == Some(Label::Discard) && matches!(t.edit, Edit::Knobs { .. }))
+        .filter(|t| match t.label {
+            Some(Label::Discard) => true,
+            Some(Label::Keep) => !t.is_baseline() && !line.contains(&t.number),
+            _ => false,
+        })
+        .filter(|t| matches!(t.edit, Edit::Knobs { .. }))
         .filter(|t| t.parent.is_some_and(|p| p != best.number))
         .filter_map(|t| {
             let parent = *by_number.get(&t.parent?)?;
@@ -118,6 +128,20 @@ pub fn overtaken<'a>(
         .collect();
     found.sort_by(|a, b| b.gain_over_parent.total_cmp(&a.gain_over_parent).then(a.trial.number.cmp(&b.trial.number)));
     found
+}
+
+/// `trial` and the trials it descends from, newest first, as far as `trials` reach back.
+fn ancestry<'a>(trials: &BTreeMap<u64, &'a TrialRecord>, trial: u64) -> Vec<&'a TrialRecord> {
+    let mut line: Vec<&TrialRecord> = Vec::new();
+    let mut cursor = Some(trial);
+    while let Some(t) = cursor.and_then(|n| trials.get(&n)) {
+        if line.iter().any(|a| a.number == t.number) {
+            break; // a cycle cannot come from the harness, but never loop on a bad store
+        }
+        line.push(t);
+        cursor = t.parent;
+    }
+    line
 }
 
 /// Whether `later`'s knob edit is `earlier`'s, or a part of it (a combination carries only the
@@ -143,16 +167,10 @@ impl LineageView {
         });
         leaderboard.truncate(LIST_LEN);
 
-        let mut ancestry = Vec::new();
-        let mut cursor = best.as_ref().map(|b| b.number);
-        while let Some(n) = cursor {
-            let Some(t) = by_number.get(&n) else { break };
-            if ancestry.iter().any(|a: &TrialRecord| a.number == n) {
-                break; // a cycle cannot come from the harness, but never loop on a bad store
-            }
-            ancestry.push((*t).clone());
-            cursor = t.parent;
-        }
+        let mut ancestry: Vec<TrialRecord> = match &best {
+            Some(b) => ancestry(&by_number, b.number).into_iter().cloned().collect(),
+            None => Vec::new(),
+        };
         ancestry.reverse();
 
         let mut children_of_best: Vec<TrialRecord> = match &best {

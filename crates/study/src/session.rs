@@ -1051,9 +1051,10 @@ impl Session {
         }
     }
 
-    /// A change that beat the trial it built on but was overtaken while it ran, proposed again
-    /// on the current best by the specialist that made it (see [`overtaken`]): only the values
-    /// it changed, and only where the best has not moved those knobs itself.
+    /// A change that beat the trial it built on but is not in the best's line (another line
+    /// overtook it), proposed again on the current best by the specialist that made it (see
+    /// [`overtaken`]): only the values it changed, and only where the best has not moved those
+    /// knobs itself.
     async fn combination(
         &self,
         finished: &[TrialRecord],
@@ -1064,6 +1065,8 @@ impl Session {
         let kept = ctx.store.kept_trials(ctx.study.id).await?;
         let Some(best) = current_best(&kept) else { return Ok(None) };
         let mut trials = finished.to_vec();
+        // Every kept trial, so that the best's line is known however far back it reaches.
+        trials.extend(kept.iter().filter(|k| !finished.iter().any(|f| f.number == k.number)).cloned());
         trials.extend(ctx.store.running(ctx.study.id).await?);
         for n in ctx.store.queued(ctx.study.id).await? {
             trials.push(ctx.store.trial(&ctx.study, n).await?);
@@ -1095,7 +1098,7 @@ impl Session {
             // In the objective's own units, as a proposal states it.
             let moved = o.trial.score.zip(o.parent.score).map(|(mine, theirs)| mine - theirs);
             let hypothesis = format!(
-                "combine: trial {}'s change (it moved the score of trial {}, which it built on, by {:+.4}) on the current best, trial {}, which overtook it while it ran",
+                "combine: trial {}'s change (it moved the score of trial {}, which it built on, by {:+.4}) on the current best, trial {}, which overtook it",
                 o.trial.number,
                 o.parent.number,
                 moved.unwrap_or(f64::NAN),

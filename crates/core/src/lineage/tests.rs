@@ -163,3 +163,27 @@ fn a_change_overtaken_while_it_ran_is_offered_once_on_the_best() {
     let found = overtaken(&flipped, &best, Direction::Minimize, noise, &spec);
     assert_eq!(found.iter().map(|o| o.trial.number).collect::<Vec<_>>(), [7]);
 }
+
+#[test]
+fn a_change_kept_then_beaten_by_another_line_is_offered_on_the_best() {
+    let knob = |k: &str, v: i64| Edit::Knobs { values: [(k.to_string(), KnobValue::Int(v))].into() };
+    let mut trials = study();
+    // Built on the baseline beside trial 2 and kept before trials 2 and 3 finished: it beat the
+    // baseline (0.30) clearly, but the best (trial 3, 0.50) descends from trial 2, not from it.
+    let mut sibling = trial(11, Some(0), "model", Some(Label::Keep), Some(0.45));
+    sibling.edit = knob("context", 24);
+    // Kept and beaten by its own child: the best's line holds it.
+    let mut on_line = trial(12, Some(3), "model", Some(Label::Keep), Some(0.55));
+    on_line.edit = knob("hidden", 300);
+    let mut best = trial(13, Some(12), "opt", Some(Label::Keep), Some(0.60));
+    best.edit = knob("steps", 9000);
+    trials.extend([sibling, on_line, best]);
+    let best = current_best(&trials).unwrap().clone();
+    assert_eq!(best.number, 13);
+    let noise = Noise { sigma: 0.01, df: 2 };
+    let found = overtaken(&trials, &best, Direction::Maximize, noise, &NoiseSpec::default());
+    // Trial 2 is in the best's line too; the baseline is no change to carry.
+    assert_eq!(found.iter().map(|o| o.trial.number).collect::<Vec<_>>(), [11]);
+    assert_eq!(found[0].parent.number, 0);
+    assert!((found[0].gain_over_parent - 0.15).abs() < 1e-9);
+}
