@@ -282,7 +282,7 @@ def suggest(recipe, t):
     return values
 
 
-def postdoc_arm(recipe, binary, seed, trials):
+def postdoc_arm(recipe, binary, seed, trials, lineages=None):
     with tempfile.TemporaryDirectory() as work:
         tree = os.path.join(work, recipe.name)
         copy_recipe(recipe, tree)
@@ -298,6 +298,10 @@ def postdoc_arm(recipe, binary, seed, trials):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         export = subprocess.run([binary, "-C", tree, "export", "--format", "jsonl"], check=True, capture_output=True,
                                 text=True).stdout
+    if lineages:  # the whole lineage (hypotheses, parents, labels), to read why a seed went where it did
+        os.makedirs(lineages, exist_ok=True)
+        with open(os.path.join(lineages, f"{recipe.name}-seed{seed}.jsonl"), "w") as f:
+            f.write(export)
     rows = sorted((json.loads(l) for l in export.splitlines()), key=lambda r: r["id"])
     # Each trial's full knob values: its parent's with its own edit on top, from the recipe's.
     start = {}
@@ -383,6 +387,7 @@ def main():
     ap.add_argument("--arms", help="comma-separated arms to run (default: all that apply)")
     ap.add_argument("--postdoc", help="the postdoc binary (default: built from this repository)")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"))
+    ap.add_argument("--lineages", help="a folder to keep each postdoc study's exported lineage in")
     ap.add_argument("--report", action="store_true", help="only redraw the table and plots from --out's raw results")
     a = ap.parse_args()
     raw_path = os.path.join(a.out, "optuna_compare.json")
@@ -416,7 +421,7 @@ def main():
             for arm in arms:
                 started = time.time()
                 try:
-                    r = postdoc_arm(recipe, binary, seed, trials) if arm == "postdoc" else optuna_arm(recipe, arm, seed, trials)
+                    r = postdoc_arm(recipe, binary, seed, trials, a.lineages) if arm == "postdoc" else optuna_arm(recipe, arm, seed, trials)
                 except Exception as e:  # one failing arm must not lose the others
                     print(f"{recipe.name} {arm} seed {seed}: {e}", file=sys.stderr)
                     continue
