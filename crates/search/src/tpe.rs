@@ -12,13 +12,12 @@
 //! failure (`crash`, `gate_miss`, a cap not yet learnt) comes from a kernel classifier of failed
 //! against completed trials. The search steers away from both and says how risky its choice is.
 //!
-//! A failure depends on the whole recipe, not on one specialist's knobs: a run's seconds are its
+//! A cap depends on the whole recipe, not on one specialist's knobs: a run's seconds are its
 //! steps times the work of a step, and the steps may be another specialist's knob. So the caps
-//! and the classifier are learned over every knob of the recipe the trials measured, each trial
-//! on its own, and a candidate is judged on the recipe it will run: its own knobs with the
-//! others at the current best's values. Learned over its own knobs alone, the model's search on
-//! tiny-golf proposed wider models on top of a best that trained for 17,000 steps, and they
-//! overran the time cap.
+//! are learned over every knob of the recipe the trials measured, each trial on its own, and a
+//! candidate is judged on the recipe it will run: its own knobs with the others at the current
+//! best's values. Learned over its own knobs alone, the model's search on tiny-golf proposed
+//! wider models on top of a best that trained for 17,000 steps, and they overran the time cap.
 //!
 //! All densities live in the unit cube (each float knob scaled to [0, 1], log-floats in log
 //! space, integers as cells of equal width, choices as categories), so one bandwidth rule
@@ -120,7 +119,7 @@ impl Tpe {
         let points = space.points(&settings);
         let completed = points.iter().filter(|(_, o)| !o.label.is_failure()).count();
         let frame = Frame::new(&self.knobs, &self.others, recipe);
-        let risk = Risk::new(&frame, history);
+        let risk = Risk::new(&space, &points, &frame, history);
 
         let mut scored: Vec<(&[f64], f64)> = points
             .iter()
@@ -246,8 +245,9 @@ impl Tpe {
         draw: impl Fn(&Space, &mut R) -> Vec<f64>,
     ) -> (KnobValues, Option<String>) {
         let space = Space::new(&self.knobs);
+        let settings = self.settings_of(history);
         let frame = Frame::new(&self.knobs, &self.others, &KnobValues::new());
-        let risk = Risk::new(&frame, history);
+        let risk = Risk::new(&space, &space.points(&settings), &frame, history);
         let chosen = explore(risk.as_ref(), self.settings.candidates.max(1), rng, |rng| draw(&space, rng));
         let note = risk.map(|r| r.describe(&chosen));
         (space.decode(&chosen), note)
@@ -663,13 +663,14 @@ struct Risk<'s> {
 
 impl<'s> Risk<'s> {
     /// `None` while nothing is known that could make one candidate riskier than another. The
-    /// caps and the classifier both learn from every trial of `history` in the frame, each trial
-    /// on its own: a failure is judged on the recipe that ran, not on one search's knobs of it.
-    /// Seen through its own knobs alone, tiny-golf's model search took a run that failed its
-    /// gate for a learning rate of 0.0002 as a verdict on the model shape drawn with it, and
-    /// with the few model shapes it had tried, called nine in ten of its candidates likely to
-    /// fail, whichever they were.
-    fn new(frame: &'s Frame, history: &[Observation]) -> Option<Risk<'s>> {
+    /// classifier learns from `points`, the settings of the search's own knobs; the caps from
+    /// every trial of `history` in the frame.
+    fn new(
+        space: &'s Space,
+        points: &[(Vec<f64>, &Observation)],
+        frame: &'s Frame,
+        history: &[Observation],
+    ) -> Option<Risk<'s>> {
         let trials = frame.space.points(history);
         let shares = |share: fn(&Observation) -> Option<Share>| -> Vec<(&[f64], Share)> {
             trials.iter().filter_map(|(p, o)| Some((p.as_slice(), share(o)?))).collect()
@@ -683,20 +684,20 @@ impl<'s> Risk<'s> {
         .collect();
         // A failure a learned cap explains is left to it: the classifier learns the rest.
         let explained = |l: Label| limits.iter().any(|m| m.label == l);
-        let failed: Vec<(&[f64], Label)> = trials
+        let failed: Vec<(&[f64], Label)> = points
             .iter()
             .filter(|(_, o)| o.label.is_failure() && !explained(o.label))
             .map(|(p, o)| (p.as_slice(), o.label))
             .collect();
         let completed: Vec<&[f64]> =
-            trials.iter().filter(|(_, o)| !o.label.is_failure()).map(|(p, _)| p.as_slice()).collect();
-        let classifier = (!failed.is_empty()).then(|| Classifier::new(&frame.space, &failed, &completed));
+            points.iter().filter(|(_, o)| !o.label.is_failure()).map(|(p, _)| p.as_slice()).collect();
+        let classifier = (!failed.is_empty()).then(|| Classifier::new(space, &failed, &completed));
         (classifier.is_some() || !limits.is_empty()).then_some(Risk { frame, limits, classifier })
     }
 
     fn fail(&self, x: &[f64]) -> f64 {
+        let other = self.classifier.as_ref().map_or(0.0, |c| c.fail(x));
         let x = self.frame.extend(x);
-        let other = self.classifier.as_ref().map_or(0.0, |c| c.fail(&x));
         let within = self.limits.iter().map(|l| 1.0 - l.predict(&self.frame.space, &x).1).product::<f64>();
         1.0 - (1.0 - other) * within
     }
@@ -704,9 +705,9 @@ impl<'s> Risk<'s> {
     /// "predicted failure risk 8%, mostly size_blocked (artifact at 93% of the cap)".
     fn describe(&self, x: &[f64]) -> String {
         let p = self.fail(x);
-        let extended = self.frame.extend(x);
         let mut top: Option<(f64, String)> =
-            self.classifier.as_ref().and_then(|c| Some((c.fail(&extended), c.likeliest(&extended)?.to_string())));
+            self.classifier.as_ref().and_then(|c| Some((c.fail(x), c.likeliest(x)?.to_string())));
+        let extended = self.frame.extend(x);
         for limit in &self.limits {
             let (share, p_over) = limit.predict(&self.frame.space, &extended);
             if top.as_ref().is_none_or(|(q, _)| p_over > *q) {

@@ -19,8 +19,6 @@ const PRIOR_WEIGHT: f64 = 2.0;
 /// The least spread of the shares taken as signal, so that a cap the knobs never moved is not
 /// modelled as moving wildly where they have not been.
 const MIN_SIGNAL_SD: f64 = 0.05;
-/// The least spread a knob that moved is standardised by, as a share of its range's span.
-const MIN_SPREAD: f64 = 0.1;
 
 /// A cap, learned: the regression of `ln(share used)` on the knobs' features.
 pub(super) struct Limit {
@@ -48,8 +46,7 @@ impl Limit {
         if exact.len() < MIN_EXACT {
             return None;
         }
-        let widths = widths(space);
-        let first = Limit::regress(label, &exact, &widths)?;
+        let first = Limit::regress(label, &exact)?;
         // A stopped run enters at its bound or the prediction, whichever is larger; at a cap, a
         // little past it, since it was stopped there and not finished.
         let mut all = exact;
@@ -59,23 +56,18 @@ impl Limit {
             let y = first.predict_features(&f).0.max(bound);
             all.push((f, y));
         }
-        Limit::regress(label, &all, &widths)
+        Limit::regress(label, &all)
     }
 
-    /// The regression over `rows`; `widths` are the features' spans over the knobs' ranges.
-    fn regress(label: Label, rows: &[(Vec<f64>, f64)], widths: &[f64]) -> Option<Limit> {
+    fn regress(label: Label, rows: &[(Vec<f64>, f64)]) -> Option<Limit> {
         let n = rows.len();
         let p = rows.first()?.0.len();
         let mean: Vec<f64> = (0..p).map(|j| rows.iter().map(|r| r.0[j]).sum::<f64>() / n as f64).collect();
         let scale: Vec<f64> = (0..p)
             .map(|j| {
                 let var = rows.iter().map(|r| (r.0[j] - mean[j]).powi(2)).sum::<f64>() / n as f64;
-                // A knob that never moved carries no information: its column is zero. One that
-                // barely moved is taken as spread over a quarter of its range at least:
-                // standardised by its own spread, a candidate a little beyond it lay hundreds of
-                // spreads out, and the prediction's uncertainty with it (on tiny-golf, an even
-                // chance of crossing the size cap for a change of learning rate alone).
-                if var > 1e-12 { var.sqrt().max(MIN_SPREAD * widths[j]) } else { f64::INFINITY }
+                // A knob that never moved carries no information: its column is zero.
+                if var > 1e-12 { var.sqrt() } else { f64::INFINITY }
             })
             .collect();
         let z: Vec<Vec<f64>> = rows.iter().map(|r| standardise(&r.0, &mean, &scale)).collect();
@@ -128,24 +120,6 @@ impl Limit {
         let (mean, sd) = self.predict_features(&features(space, x));
         (mean.exp(), normal_cdf(mean / sd))
     }
-}
-
-/// The span of each of [`features`] over the knobs' whole ranges.
-fn widths(space: &Space) -> Vec<f64> {
-    let mut w = Vec::new();
-    for dim in &space.dims {
-        match dim {
-            Dim::Number { lo, hi, log } => w.push(if *log {
-                hi - lo
-            } else if *lo > 0.0 {
-                hi.ln() - lo.ln()
-            } else {
-                1.0
-            }),
-            Dim::Choice(options) => w.extend((1..options.len()).map(|_| 1.0)),
-        }
-    }
-    w
 }
 
 /// A point of the unit cube as regression features: positive numeric knobs as logarithms of their
@@ -287,21 +261,6 @@ mod tests {
         let limit = Limit::fit(&space, Label::SizeBlocked, &shares).unwrap();
         let (share, p_over) = limit.predict(&space, &[0.3, 0.0, 1.0, 0.3]);
         assert!((share - 0.5).abs() < 0.05 && p_over < 0.05, "share {share:.2}, p(over) {p_over:.3}");
-    }
-
-    #[test]
-    fn a_knob_that_barely_moved_does_not_make_the_cap_a_coin_toss() {
-        let space = space();
-        // Models of several widths, the learning rate within a hair of one value throughout.
-        let points: Vec<[f64; 4]> =
-            (0..6).map(|i| [0.3, 0.0, 0.5 + 0.001 * i as f64, 0.05 + 0.04 * i as f64]).collect();
-        let shares: Vec<(&[f64], Share)> =
-            points.iter().map(|p| (p.as_slice(), Share { used: share(&space, p), at_least: false })).collect();
-        assert!(shares.iter().all(|(_, s)| s.used < 0.6), "the fixture stays under the cap");
-        let limit = Limit::fit(&space, Label::SizeBlocked, &shares).unwrap();
-        // The model the trials ran most often, at another learning rate.
-        let (share, p_over) = limit.predict(&space, &[0.3, 0.0, 0.9, 0.15]);
-        assert!(p_over < 0.1, "share {share:.2}, p(over) {p_over:.2}");
     }
 
     #[test]
