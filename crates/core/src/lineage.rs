@@ -90,9 +90,9 @@ pub struct Overtaken<'a> {
 /// kept and then beaten), and its gain is lost unless the two are combined, as a researcher
 /// would. In tiny-golf a wider model kept on the starting optimizer was beaten by a tuned
 /// optimizer on the starting model, and the study spent its remaining trials on the narrow one.
-/// Only knob changes are taken (they apply to any
-/// recipe; a patch may not), and each only once: a later trial of the same change, or of part
-/// of it, built on another parent (running ones count) means it has been tried again already.
+/// Only knob changes are taken (they apply to any recipe; a patch may not), and each only once:
+/// a later trial of the same change, or of part of it, built on another parent (running ones
+/// count) means it has been tried again already.
 pub fn overtaken<'a>(
     trials: &'a [TrialRecord],
     best: &TrialRecord,
