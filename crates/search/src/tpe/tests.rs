@@ -209,6 +209,56 @@ fn caps_are_judged_on_the_recipe_the_proposal_will_run() {
     assert!(wide >= 25, "at 1,000 steps only {wide} of 50 proposals were wider than 12");
 }
 
+/// One trial that failed is not evidence against each of its knob values alone; the same value
+/// of one knob failing under different settings of the others is.
+#[test]
+fn one_failure_is_blamed_on_its_knobs_together_and_repeated_ones_on_the_knob_they_share() {
+    let space = Space::new(&knobs());
+    let point = |lr: f64, width: i64, act: &str| {
+        let values = KnobValues::from([
+            ("lr".to_string(), KnobValue::Float(lr)),
+            ("width".to_string(), KnobValue::Int(width)),
+            ("act".to_string(), KnobValue::Text(act.into())),
+        ]);
+        space.encode(&values).expect("in range")
+    };
+    let completed = [
+        point(1e-3, 10, "relu"),
+        point(3e-3, 20, "relu"),
+        point(1e-2, 30, "tanh"),
+        point(3e-2, 16, "relu"),
+        point(5e-3, 40, "tanh"),
+        point(2e-3, 8, "relu"),
+        point(8e-3, 36, "relu"),
+        point(1.5e-3, 14, "tanh"),
+    ];
+    let completed: Vec<&[f64]> = completed.iter().map(|p| p.as_slice()).collect();
+    let risk = |failed: &[Vec<f64>], x: &[f64]| {
+        let failed: Vec<(&[f64], Label)> = failed.iter().map(|p| (p.as_slice(), Label::GateMiss)).collect();
+        Classifier::new(&space, &failed, &completed).fail(x)
+    };
+
+    // A trial that changed every knob at once missed its gate.
+    let once = [point(2e-4, 60, "gelu")];
+    // Its width, or its activation, on an otherwise proven recipe, is not likely to fail...
+    let width_alone = risk(&once, &point(3e-3, 60, "relu"));
+    let act_alone = risk(&once, &point(3e-3, 20, "gelu"));
+    assert!(width_alone < 0.5 && act_alone < 0.5, "width alone {width_alone:.2}, act alone {act_alone:.2}");
+    // ...while the trial itself stays the riskiest place.
+    let itself = risk(&once, &once[0]);
+    assert!(itself > width_alone.max(act_alone), "the failed setting {itself:.2}");
+
+    // A learning rate that failed three times, whatever the width and activation were, is blamed.
+    let thrice = [point(0.5, 60, "gelu"), point(0.6, 12, "relu"), point(0.45, 28, "tanh")];
+    let fast = risk(&thrice, &point(0.5, 20, "relu"));
+    let slow = risk(&thrice, &point(3e-3, 60, "gelu"));
+    eprintln!(
+        "one failure: width alone {width_alone:.2}, act alone {act_alone:.2}, itself {itself:.2}; three: {fast:.2}, {slow:.2}"
+    );
+    assert!(fast > 0.5, "a learning rate that failed three times: {fast:.2}");
+    assert!(slow < 0.5, "the other knobs of those failures: {slow:.2}");
+}
+
 #[test]
 fn says_how_risky_its_choice_is_once_trials_have_failed() {
     let tpe = Tpe::new("s", knobs(), TpeSettings::default());
