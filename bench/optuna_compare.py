@@ -440,6 +440,11 @@ def reach(run, minimize, target):
     return None
 
 
+def ratio(a, b):
+    """`a / b` for a table cell, or a dash where either is missing."""
+    return f"{a / b:.2f}" if (a is not None and b) else "-"
+
+
 def report(results, out):
     lines = ["| recipe | arm | median best after N | trials wasted (median) | compute s (median) | best / TPE | waste / TPE | compute / TPE |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -458,7 +463,6 @@ def report(results, out):
             summary[arm] = (statistics.median(bests) if bests else None, waste, compute)
         tpe = summary.get("optuna-tpe")
         for arm, (best, waste, compute) in summary.items():
-            ratio = lambda a, b: f"{a / b:.2f}" if (a is not None and b) else "-"
             lines.append(f"| {name} (N={r['trials']}) | {arm} | {best:.4g} | {waste:g} | {compute:.1f} | "
                          f"{ratio(best, tpe[0]) if tpe else '-'} | {ratio(waste, tpe[1]) if tpe else '-'} | "
                          f"{ratio(compute, tpe[2]) if tpe else '-'} |")
@@ -478,8 +482,7 @@ def report(results, out):
             base = needed.get("optuna-tpe", (0, 0, None))[2]
             for arm, (hit, n, spent) in needed.items():
                 shown = f"{spent:.1f}" if spent is not None else "not reached"
-                ratio = f"{spent / base:.2f}" if spent is not None and base else "-"
-                reach_lines.append(f"| {name} | {arm} | {hit} of {n} | {shown} | {ratio} |")
+                reach_lines.append(f"| {name} | {arm} | {hit} of {n} | {shown} | {ratio(spent, base)} |")
         series_t = [(arm, list(enumerate(median_curve([curves_of(run, recipe_min)[0] for run in runs]), 1)))
                     for arm, runs in r["arms"].items() if runs]
         svg(os.path.join(out, f"{name}-trials.svg"), f"{name}: median best so far", "trials", series_t, recipe_min)
