@@ -7,7 +7,9 @@ run/evaluate contract (the recipe's postdoc.toml: its commands, budgets, artifac
 - optuna-tpe: Optuna's default TPESampler (seeded), one study over every specialist's knobs;
 - optuna-random: Optuna's RandomSampler (seeded);
 - postdoc: the real binary with the recipe's default specialists (`postdoc run`), which also
-  spends runs on the baseline's seeds and on confirmation seeds: that compute is counted.
+  spends runs on the baseline's seeds and on confirmation seeds: that compute is counted;
+- postdoc-candidate (with --candidate BINARY): a second build, run seed by seed beside the first,
+  to measure a change against main on the same machine at the same time.
 
 A trial is wasted when it ends with a failure label (crash, train_overrun, size_blocked,
 gate_miss, eval_overrun, contaminated, preflight_crash, invalid_proposal). Best-so-far counts
@@ -350,7 +352,7 @@ def svg(path, title, xlabel, series, minimize):
     W, H, L, B = 640, 400, 70, 50
     sx = lambda x: L + (x - x0) / max(x1 - x0, 1e-9) * (W - L - 20)
     sy = lambda y: 20 + (y1 - y) / (y1 - y0) * (H - B - 20)
-    colors = {"postdoc": "#c0392b", "optuna-tpe": "#2471a3", "optuna-random": "#7f8c8d", "optuna-tpe+median-pruner": "#27ae60"}
+    colors = {"postdoc": "#c0392b", "postdoc-candidate": "#e67e22", "optuna-tpe": "#2471a3", "optuna-random": "#7f8c8d", "optuna-tpe+median-pruner": "#27ae60"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>', f'<text x="{W / 2}" y="14" text-anchor="middle">{title}</text>',
            f'<line x1="{L}" y1="{H - B}" x2="{W - 20}" y2="{H - B}" stroke="black"/>',
@@ -386,6 +388,7 @@ def main():
     ap.add_argument("--trials", type=int, help="candidate trials per study (default: the recipe's max_trials)")
     ap.add_argument("--arms", help="comma-separated arms to run (default: all that apply)")
     ap.add_argument("--postdoc", help="the postdoc binary (default: built from this repository)")
+    ap.add_argument("--candidate", help="a second postdoc binary, run as the arm postdoc-candidate")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"))
     ap.add_argument("--lineages", help="a folder to keep each postdoc study's exported lineage in")
     ap.add_argument("--report", action="store_true", help="only redraw the table and plots from --out's raw results")
@@ -405,7 +408,7 @@ def main():
     for path in a.recipes.split(","):
         recipe = Recipe(path)
         trials = a.trials or recipe.manifest["study"].get("budget", {}).get("max_trials", 20)
-        arms = ["postdoc", "optuna-tpe", "optuna-random"]
+        arms = ["postdoc"] + (["postdoc-candidate"] if a.candidate else []) + ["optuna-tpe", "optuna-random"]
         if recipe.manifest.get("early_stop"):
             arms.append("optuna-tpe+median-pruner")
         if a.arms:
@@ -421,7 +424,12 @@ def main():
             for arm in arms:
                 started = time.time()
                 try:
-                    r = postdoc_arm(recipe, binary, seed, trials, a.lineages) if arm == "postdoc" else optuna_arm(recipe, arm, seed, trials)
+                    if arm == "postdoc":
+                        r = postdoc_arm(recipe, binary, seed, trials, a.lineages)
+                    elif arm == "postdoc-candidate":
+                        r = postdoc_arm(recipe, a.candidate, seed, trials, a.lineages and os.path.join(a.lineages, "candidate"))
+                    else:
+                        r = optuna_arm(recipe, arm, seed, trials)
                 except Exception as e:  # one failing arm must not lose the others
                     print(f"{recipe.name} {arm} seed {seed}: {e}", file=sys.stderr)
                     continue
