@@ -33,24 +33,25 @@ fn main() -> Result<(), Box<dyn Error>> {
     let draws: u64 = rest.first().map_or(Ok(200), |s| s.parse())?;
     let share: Option<usize> = rest.get(1).map(|s| s.parse()).transpose()?;
     let recipe = Path::new(recipe);
-    let manifest = Manifest::parse(&std::fs::read_to_string(recipe.join("postdoc.toml"))?, "postdoc.toml")?;
+    let manifest = Manifest::parse(&read(&recipe.join("postdoc.toml"))?, "postdoc.toml")?;
     let searches: Vec<_> = manifest.specialists.iter().filter(|s| !s.knobs.is_empty()).collect();
     let spec = searches.iter().find(|s| s.name == *name).ok_or(format!("{name}: no search specialist of that name"))?;
     let every: BTreeMap<String, KnobSpec> = searches.iter().flat_map(|s| s.knobs.clone()).collect();
     let mut start = KnobValues::new();
     for s in &searches {
         if let Some(file) = &s.knobs_file {
-            start.extend(read_knobs(&std::fs::read_to_string(recipe.join(file))?, s.knobs.keys()));
+            start.extend(read_knobs(&read(&recipe.join(file))?, s.knobs.keys()));
         }
     }
     let own_start: KnobValues = start.iter().filter(|(k, _)| spec.knobs.contains_key(*k)).map(clone).collect();
     let share = share.unwrap_or((manifest.study.budget.max_trials as usize).div_ceil(searches.len().max(1)));
     let tpe = Tpe::new(name.clone(), spec.knobs.clone(), TpeSettings::with_share(share)).with_others(every);
 
-    let mut rows: Vec<Value> = std::fs::read_to_string(lineage)?
+    let mut rows: Vec<Value> = read(Path::new(lineage))?
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str)
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{lineage}:{}: {e}", i + 1)))
         .collect::<Result<_, _>>()?;
     rows.sort_by_key(|r| r["id"].as_u64());
     // Each trial's knob values: its parent's, with its own edit on top.
@@ -113,6 +114,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     Ok(())
+}
+
+fn read(path: &Path) -> Result<String, Box<dyn Error>> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 fn clone<'a>((k, v): (&'a String, &'a KnobValue)) -> (String, KnobValue) {
