@@ -3,6 +3,7 @@
 use crate::knob::KnobValues;
 use crate::label::Label;
 use crate::lineage::LineageView;
+use crate::manifest::Manifest;
 use crate::transcript::Transcript;
 use crate::trial::{Proposal, TrialNo};
 
@@ -22,6 +23,31 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// A finished trial as a search under `manifest` learns from it: a failure has no score to
+    /// trust, and a run killed at its budget or stopped early (done without a score) would
+    /// have used at least what it used of the caps.
+    pub fn of_trial(
+        knobs: KnobValues,
+        label: Label,
+        score: Option<f64>,
+        artifact_bytes: Option<u64>,
+        train_seconds: f64,
+        runs: u32,
+        manifest: &Manifest,
+    ) -> Observation {
+        let gain = if label.is_failure() { None } else { score.map(|s| manifest.study.objective.direction.gain(s)) };
+        let stopped = label == Label::TrainOverrun || (!label.is_failure() && gain.is_none());
+        let usage = Usage::measured(
+            artifact_bytes,
+            manifest.evaluate.artifact_max_bytes.map(|b| b.0),
+            train_seconds,
+            runs,
+            manifest.run.budget.seconds.0,
+            stopped,
+        );
+        Observation { knobs, gain, label, usage }
+    }
+
     /// A study's trials seen through one specialist's knobs: trials that left those knobs at the
     /// same values are one setting, judged by the best it did (a score over a run stopped early
     /// over a failure), in the place of its first trial. When another specialist's move makes the

@@ -16,7 +16,7 @@
 
 use postdoc_core::knob::format_float;
 use postdoc_core::knobs_file::read_knobs;
-use postdoc_core::{Edit, KnobSpec, KnobValue, KnobValues, Label, Manifest, Observation, Usage};
+use postdoc_core::{Edit, KnobSpec, KnobValue, KnobValues, Manifest, Observation};
 use postdoc_search::{Tpe, TpeSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,7 +43,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             start.extend(read_knobs(&read(&recipe.join(file))?, s.knobs.keys()));
         }
     }
-    let own_start: KnobValues = start.iter().filter(|(k, _)| spec.knobs.contains_key(*k)).map(clone).collect();
+    let own_start: KnobValues =
+        start.iter().filter(|(k, _)| spec.knobs.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let share = share.unwrap_or((manifest.study.budget.max_trials as usize).div_ceil(searches.len().max(1)));
     let tpe = Tpe::new(name.clone(), spec.knobs.clone(), TpeSettings::with_share(share)).with_others(every);
 
@@ -64,20 +65,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         values.insert(id, v);
     }
-    let direction = manifest.study.objective.direction;
+    // As the study saw each trial (`Observation::of_trial`, what the session builds too).
     let observe = |r: &Value| -> Option<Observation> {
-        let label: Label = r["label"].as_str()?.parse().ok()?;
-        let gain = if label.is_failure() { None } else { r["score"].as_f64().map(|s| direction.gain(s)) };
-        let stopped = label == Label::TrainOverrun || (!label.is_failure() && gain.is_none());
-        let usage = Usage::measured(
+        Some(Observation::of_trial(
+            values.get(&r["id"].as_u64()?)?.clone(),
+            r["label"].as_str()?.parse().ok()?,
+            r["score"].as_f64(),
             r["artifact_bytes"].as_u64(),
-            manifest.evaluate.artifact_max_bytes.map(|b| b.0),
             r["train_seconds"].as_f64().unwrap_or(0.0),
             r["runs"].as_u64().unwrap_or(1) as u32,
-            manifest.run.budget.seconds.0,
-            stopped,
-        );
-        Some(Observation { knobs: values.get(&r["id"].as_u64()?)?.clone(), gain, label, usage })
+            &manifest,
+        ))
     };
 
     for (turn, r) in rows.iter().filter(|r| r["specialist"] == name.as_str()).enumerate() {
@@ -118,10 +116,6 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 fn read(path: &Path) -> Result<String, Box<dyn Error>> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
-}
-
-fn clone<'a>((k, v): (&'a String, &'a KnobValue)) -> (String, KnobValue) {
-    (k.clone(), v.clone())
 }
 
 /// "p10 2.1e-4  p50 0.0013  p90 0.0071" for numbers, "cosine 40%  linear 35%  ..." for options.

@@ -14,8 +14,7 @@ use postdoc_core::lineage::{baseline, current_best, overtaken, study_noise};
 use postdoc_core::manifest::{BrainSpec, Manifest, Provider, SpecialistSpec, Strategy};
 use postdoc_core::{
     BASELINE_SPECIALIST, Edit, Finding, KnobSpec, KnobValues, Label, LineageView, OPENING_SPECIALIST, Observation,
-    PathSet, Proposal, ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Usage, Verdict,
-    classify,
+    PathSet, Proposal, ProposalRequest, ProposeError, Specialist, TrialNo, TrialRecord, TrialStatus, Verdict, classify,
 };
 use postdoc_data::contamination::EvalIndex;
 use postdoc_eval::{Pristine, ProtectedFile};
@@ -734,21 +733,17 @@ impl Session {
         best: &TrialRecord,
         best_knobs: &KnobValues,
     ) -> Vec<Observation> {
-        let manifest = &self.ctx.recipe.manifest;
-        let direction = manifest.study.objective.direction;
         let observe = |knobs: KnobValues, t: &TrialRecord| {
             let label = t.label.unwrap_or(Label::Discard);
-            let gain = if label.is_failure() { None } else { t.score.map(|s| direction.gain(s)) };
-            let stopped = label == Label::TrainOverrun || (!label.is_failure() && gain.is_none());
-            let usage = Usage::measured(
+            Observation::of_trial(
+                knobs,
+                label,
+                t.score,
                 t.artifact_bytes,
-                manifest.evaluate.artifact_max_bytes.map(|b| b.0),
                 t.train_seconds,
                 t.runs,
-                manifest.run.budget.seconds.0,
-                stopped,
-            );
-            Observation { knobs, gain, label, usage }
+                &self.ctx.recipe.manifest,
+            )
         };
         let mut history = Vec::with_capacity(trials.len() + 1);
         if !best_knobs.is_empty() && !trials.iter().any(|t| t.number == best.number) {
